@@ -1,0 +1,127 @@
+// The one storage contract. Every database has a driver behind it (sqlite/ now, postgres/ later) and
+// every driver passes the same contract suite (test/store/store-contract.ts).
+//
+// Rules every driver keeps:
+// - Each method is one atomic statement or transaction; a state change is guarded on the state (and,
+//   for claimed work, the lease owner) it expects, so two processes sharing a database never both win.
+// - Time comes in as `now` (epoch ms) from the caller's Clock; a driver never reads the system clock.
+// - `due_at` is when a waiting job (scheduled | queued | retrying) may next be attempted: run_at for a
+//   new job, next_attempt_at after a failed attempt. It is what claims and the scheduler look at.
+
+import type { Attempt } from '../domain/attempt.js';
+import type { CreateOutcome, Job, JobStatus, NewJob } from '../domain/job.js';
+import type { NextStep } from '../domain/retry-policy.js';
+
+export interface ListFilter {
+  tenant_id?: string;
+  status?: JobStatus;
+  type?: string;
+}
+
+export interface Page<T> {
+  data: T[];
+  /** Opaque; null on the last page. Walking with it visits every job exactly once, newest first. */
+  next_cursor: string | null;
+}
+
+/** A job a dispatcher holds under its lease, with the number its next attempt will carry. */
+export interface ClaimedJob extends Job {
+  lease_owner: string;
+}
+
+/** The result of one attempt, written in one step with the job's next state. */
+export interface AttemptCompletion {
+  attempt: Attempt;
+  /** The dispatcher that holds the lease. The status changes only while it still holds it. */
+  owner: string;
+  next: NextStep;
+}
+
+export type CommandResult =
+  | { kind: 'ok'; job: Job }
+  | { kind: 'not_found' }
+  | { kind: 'conflict'; job: Job };
+
+export interface Store {
+  readonly driver: 'sqlite' | 'postgres';
+
+  /** Applies pending versioned migrations. Safe to call on every start. */
+  migrate(): Promise<void>;
+  /** A cheap query that proves the database answers (for /readyz). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+
+  // ── intake ───────────────────────────────────────────────────────────────────────────────────
+  /**
+   * Creates many jobs in ONE transaction (group commit), returning one outcome per input, in order.
+   * For each input, inside that transaction:
+   * - idempotency_key set and an unexpired (tenant_id, idempotency_key) record exists:
+   *   same idempotency_hash → idempotent_replay with the original job; other hash → idempotency_conflict.
+   * - else dedupe_hash set and an unexpired (tenant_id, dedupe_hash) record exists → deduplicated
+   *   with the original job (the idempotency record, if any, is then written pointing at it).
+   * - else the job is inserted (status scheduled when run_at > now, else queued; due_at = run_at),
+   *   with its idempotency and dedupe records (expired records for the same key are replaced).
+   * Inputs later in the batch see the ones before them (two requests with one key create one job).
+   */
+  createJobs(jobs: NewJob[], now: number): Promise<CreateOutcome[]>;
+
+  // ── reads ────────────────────────────────────────────────────────────────────────────────────
+  getJob(id: string): Promise<Job | null>;
+  /** Newest first (ids are time-sortable). limit 1..1000. */
+  listJobs(filter: ListFilter, limit: number, cursor: string | null): Promise<Page<Job>>;
+  /** Oldest first. */
+  listAttempts(jobId: string): Promise<Attempt[]>;
+  /** Jobs per status, every status present (0 when none). */
+  countByStatus(): Promise<Record<JobStatus, number>>;
+
+  // ── dispatch ─────────────────────────────────────────────────────────────────────────────────
+  /**
+   * Claims up to `limit` waiting jobs whose due_at <= now and that no one holds, oldest due first,
+   * in one statement: sets lease_owner = owner, lease_expires_at = now + leaseMs, and a scheduled job
+   * becomes queued. Returns them.
+   */
+  claimDue(owner: string, now: number, leaseMs: number, limit: number): Promise<ClaimedJob[]>;
+  /** Earliest due_at among waiting jobs no one holds, or null. */
+  nextDueAt(): Promise<number | null>;
+  /** Marks held jobs running (an attempt is in flight). Only jobs still waiting and held by owner change. */
+  markRunning(ids: string[], owner: string, now: number): Promise<void>;
+  /**
+   * Records attempts and applies each job's next step, all in ONE transaction. For each completion:
+   * the attempt row is always inserted and the job's attempts/last_error/last_status_code/updated_at
+   * always updated (the attempt happened). The status changes only if the job is running and owner
+   * still holds it (a job cancelled mid-flight stays cancelled): success/failed set completed_at;
+   * retrying sets next_attempt_at = due_at; the lease is cleared in every case.
+   */
+  completeAttempts(completions: AttemptCompletion[], now: number): Promise<void>;
+  /**
+   * Gives held jobs back without an attempt (shutdown, or a rate-limit wait too long to hold in memory).
+   * A running job goes back to retrying if it has made attempts, else queued; the lease is cleared;
+   * with dueAt, due_at (and next_attempt_at for retrying jobs) is moved to it. Only jobs owner holds.
+   */
+  release(ids: string[], owner: string, now: number, dueAt?: number): Promise<void>;
+  /** Extends the lease of every job owner holds to now + leaseMs. Returns how many. */
+  renewLeases(owner: string, now: number, leaseMs: number): Promise<number>;
+  /**
+   * Frees jobs whose lease expired before now (their dispatcher died), or, with `all`, every held job
+   * (an embedded single-process database at start: whoever held them is gone). A running job goes back
+   * to retrying (attempts > 0) or queued, due now: it is delivered again (at-least-once). Returns how many.
+   */
+  recoverLeases(now: number, opts?: { all?: boolean }): Promise<number>;
+  /** Promotes scheduled jobs whose run_at has passed to queued. Returns how many. */
+  promoteDue(now: number): Promise<number>;
+
+  // ── commands ─────────────────────────────────────────────────────────────────────────────────
+  /** Any non-terminal job → cancelled (lease cleared, completed_at set). Terminal → conflict. */
+  cancelJob(id: string, now: number): Promise<CommandResult>;
+  /**
+   * failed | cancelled → queued, due now, attempts = 0 (a fresh budget), last_error kept, completed_at
+   * cleared. The attempt history stays. Other statuses → conflict.
+   */
+  retryJob(id: string, now: number): Promise<CommandResult>;
+
+  // ── housekeeping ─────────────────────────────────────────────────────────────────────────────
+  /** Deletes up to `limit` terminal jobs (and their attempts) completed before `before`. Returns how many. */
+  pruneTerminal(before: number, limit: number): Promise<number>;
+  /** Deletes idempotency and dedupe records that expired before now. Returns how many. */
+  pruneExpiredKeys(now: number): Promise<number>;
+}

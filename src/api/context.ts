@@ -1,0 +1,37 @@
+// What the routes are given: collaborators are passed in, never imported as singletons.
+import type { Clock } from '../clock.js';
+import type { Config } from '../config.js';
+import type { Intake } from '../engine/intake.js';
+import type { Store } from '../store/store.js';
+
+export type Phase = 'starting' | 'ready' | 'draining' | 'stopped';
+
+export interface Lifecycle {
+  phase: Phase;
+}
+
+export interface EngineControl {
+  readonly isRunning: boolean;
+  notifyDue(at: number): void;
+  forget(id: string): void;
+}
+
+export interface MetricsEndpoint {
+  contentType: string;
+  render(): Promise<string>;
+}
+
+export interface DestinationCheck {
+  checkUrl(url: string): { ok: true } | { ok: false; reason: string };
+}
+
+export interface ApiContext {
+  config: Config;
+  clock: Clock;
+  store: Store;
+  intake: Intake;
+  engine: EngineControl;
+  lifecycle: Lifecycle;
+  metrics: MetricsEndpoint;
+  destinations: DestinationCheck;
+}

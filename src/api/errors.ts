@@ -1,0 +1,86 @@
+// Errors that cross the API: a stable machine `code`, an HTTP status, a human message.
+// Every error answer has the shape {"error": {"code", "message", "details"?}}.
+
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+
+export const ERROR_CODES = [
+  'validation_failed',
+  'not_found',
+  'conflict',
+  'payload_too_large',
+  'unsupported_media_type',
+  'idempotency_key_reused',
+  'destination_not_allowed',
+  'overloaded',
+  'unauthorized',
+  'forbidden',
+  'request_timeout',
+  'internal',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+  }
+}
+
+export function errorBody(code: ErrorCode, message: string, details?: unknown): string {
+  return JSON.stringify({ error: details === undefined ? { code, message } : { code, message, details } });
+}
+
+function sendError(reply: FastifyReply, status: number, code: ErrorCode, message: string, details?: unknown): void {
+  void reply.code(status).type('application/json; charset=utf-8').send(errorBody(code, message, details));
+}
+
+interface ValidationIssue {
+  instancePath?: string;
+  message?: string;
+  keyword?: string;
+}
+
+/** Maps every error a route or fastify itself raises to the error shape and a stable code. */
+export function errorHandler(err: FastifyError & { validationContext?: string }, req: FastifyRequest, reply: FastifyReply): void {
+  if (err instanceof ApiError) return sendError(reply, err.status, err.code, err.message, err.details);
+  if (Array.isArray(err.validation)) {
+    const where = err.validationContext ?? 'body';
+    const fields = (err.validation as ValidationIssue[]).map((v) => ({
+      field: `${where}${(v.instancePath ?? '').replace(/\//g, '.').replace(/^\.$/, '')}`,
+      message: v.message ?? 'is invalid',
+    }));
+    // a well-formed body whose fields break the rules is 422; a malformed query, header or param is 400
+    const status = where === 'body' ? 422 : 400;
+    return sendError(reply, status, 'validation_failed', `invalid ${where}: ${fields.map((f) => `${f.field} ${f.message}`).join('; ')}`, { fields });
+  }
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return sendError(reply, 413, 'payload_too_large', 'request body is too large');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+        return sendError(reply, 415, 'unsupported_media_type', 'send the body as application/json');
+      }
+      return sendError(reply, 400, 'validation_failed', 'invalid Content-Length');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return sendError(reply, 400, 'validation_failed', 'the request body is empty');
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return sendError(reply, 400, 'validation_failed', 'the request body is not valid JSON');
+  }
+  if (err.statusCode === 408 || err.code === 'FST_ERR_REQUEST_TIMEOUT') {
+    return sendError(reply, 408, 'request_timeout', 'the request took too long to arrive');
+  }
+  if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
+    return sendError(reply, err.statusCode, 'validation_failed', err.message);
+  }
+  req.log.error({ err }, 'unhandled error');
+  sendError(reply, 500, 'internal', 'internal error');
+}
+
+export function notFoundHandler(req: FastifyRequest, reply: FastifyReply): void {
+  sendError(reply, 404, 'not_found', `no route ${req.method} ${req.url.split('?')[0]}`);
+}

@@ -1,0 +1,145 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { ApiContext } from '../context.js';
+import { ApiError } from '../errors.js';
+import { toNewJob } from '../new-job.js';
+import { attemptView, jobJson, jobPageJson, preserialized } from '../render.js';
+import {
+  attemptListSchema,
+  createJobBodySchema,
+  createJobHeadersSchema,
+  errorSchema,
+  jobIdSchema,
+  jobPageSchema,
+  jobSchema,
+  listJobsQuerySchema,
+} from '../schemas.js';
+
+const idParams = z.object({ id: z.string().max(200) });
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+export function requireJobId(id: string): string {
+  if (!jobIdSchema.safeParse(id).success) throw new ApiError(404, 'not_found', 'job not found');
+  return id;
+}
+
+export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+  const { store, clock, config } = ctx;
+
+  r.post('/v1/jobs', {
+    schema: {
+      summary: 'Create a job',
+      description:
+        'Stores a job durably and schedules its delivery. With an Idempotency-Key, a replay returns the original job (200, Idempotent-Replayed: true). A duplicate within the dedupe window returns the original job (200, Deduplicated: true).',
+      tags: ['jobs'],
+      headers: createJobHeadersSchema,
+      body: createJobBodySchema,
+      response: { 200: jobSchema, 201: jobSchema, 400: errorSchema, 413: errorSchema, 415: errorSchema, 422: errorSchema, 503: errorSchema },
+    },
+  }, async (req, reply) => {
+    if (ctx.lifecycle.phase !== 'ready') {
+      throw new ApiError(503, 'overloaded', ctx.lifecycle.phase === 'draining' ? 'shutting down: send the job to another instance or retry' : 'starting: retry shortly');
+    }
+    const body = req.body;
+    const payloadJson = JSON.stringify(body.payload);
+    const size = Buffer.byteLength(payloadJson);
+    if (size > config.MAX_PAYLOAD_BYTES) {
+      throw new ApiError(413, 'payload_too_large', `payload is ${size} bytes encoded; the limit is ${config.MAX_PAYLOAD_BYTES}`);
+    }
+    const check = ctx.destinations.checkUrl(body.destination.url);
+    if (!check.ok) {
+      throw new ApiError(422, 'destination_not_allowed', `destination.url is not allowed: ${check.reason}`, {
+        fields: [{ field: 'body.destination.url', message: check.reason }],
+      });
+    }
+    const now = clock.now();
+    const newJob = toNewJob(body, payloadJson, req.headers['idempotency-key'] ?? null, now, {
+      dedupeWindowMs: config.DEDUPE_WINDOW_SECONDS * 1000,
+      idempotencyTtlMs: config.IDEMPOTENCY_TTL_SECONDS * 1000,
+    });
+    const out = await ctx.intake.submit(newJob);
+    reply.type(JSON_TYPE);
+    switch (out.kind) {
+      case 'created':
+        return reply.code(201).header('location', `/v1/jobs/${out.job.id}`).send(preserialized(jobJson(out.job, now)));
+      case 'idempotent_replay':
+        return reply.code(200).header('idempotent-replayed', 'true').send(preserialized(jobJson(out.job, now)));
+      case 'deduplicated':
+        return reply.code(200).header('deduplicated', 'true').send(preserialized(jobJson(out.job, now)));
+      case 'idempotency_conflict':
+        throw new ApiError(422, 'idempotency_key_reused', 'this Idempotency-Key was used with a different request body', { job_id: out.job_id });
+    }
+  });
+
+  r.get('/v1/jobs', {
+    schema: {
+      summary: 'List jobs, newest first',
+      tags: ['jobs'],
+      querystring: listJobsQuerySchema,
+      response: { 200: jobPageSchema, 400: errorSchema },
+    },
+  }, async (req, reply) => {
+    const { limit, cursor, ...filter } = req.query;
+    const page = await store.listJobs(filter, limit, cursor ?? null);
+    return reply.type(JSON_TYPE).send(preserialized(jobPageJson(page.data, page.next_cursor, clock.now())));
+  });
+
+  r.get('/v1/jobs/:id', {
+    schema: { summary: 'Get a job', tags: ['jobs'], params: idParams, response: { 200: jobSchema, 404: errorSchema } },
+  }, async (req, reply) => {
+    const job = await store.getJob(requireJobId(req.params.id));
+    if (!job) throw new ApiError(404, 'not_found', 'job not found');
+    return reply.type(JSON_TYPE).send(preserialized(jobJson(job, clock.now())));
+  });
+
+  r.get('/v1/jobs/:id/attempts', {
+    schema: {
+      summary: "A job's delivery attempts, oldest first",
+      tags: ['jobs'],
+      params: idParams,
+      response: { 200: attemptListSchema, 404: errorSchema },
+    },
+  }, async (req) => {
+    const id = requireJobId(req.params.id);
+    const job = await store.getJob(id);
+    if (!job) throw new ApiError(404, 'not_found', 'job not found');
+    const attempts = await store.listAttempts(id);
+    return { data: attempts.map(attemptView) };
+  });
+
+  r.post('/v1/jobs/:id/cancel', {
+    schema: {
+      summary: 'Cancel a job',
+      description: 'A scheduled, queued or retrying job is cancelled at once; a running one finishes its attempt and gets no further one.',
+      tags: ['jobs'],
+      params: idParams,
+      response: { 200: jobSchema, 404: errorSchema, 409: errorSchema },
+    },
+  }, async (req, reply) => {
+    const res = await store.cancelJob(requireJobId(req.params.id), clock.now());
+    if (res.kind === 'not_found') throw new ApiError(404, 'not_found', 'job not found');
+    if (res.kind === 'conflict') throw new ApiError(409, 'conflict', `job is already ${res.job.status}`, { status: res.job.status });
+    ctx.engine.forget(res.job.id);
+    return reply.type(JSON_TYPE).send(preserialized(jobJson(res.job, clock.now())));
+  });
+
+  r.post('/v1/jobs/:id/retry', {
+    schema: {
+      summary: 'Retry a failed or cancelled job',
+      description: 'Queues the job again with a fresh attempt budget; its attempt history is kept.',
+      tags: ['jobs'],
+      params: idParams,
+      response: { 200: jobSchema, 404: errorSchema, 409: errorSchema },
+    },
+  }, async (req, reply) => {
+    const res = await store.retryJob(requireJobId(req.params.id), clock.now());
+    if (res.kind === 'not_found') throw new ApiError(404, 'not_found', 'job not found');
+    if (res.kind === 'conflict') {
+      throw new ApiError(409, 'conflict', `only failed or cancelled jobs can be retried; this one is ${res.job.status}`, { status: res.job.status });
+    }
+    ctx.engine.notifyDue(clock.now());
+    return reply.type(JSON_TYPE).send(preserialized(jobJson(res.job, clock.now())));
+  });
+}

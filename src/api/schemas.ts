@@ -1,0 +1,165 @@
+// The API's shapes, defined once: fastify validates requests with them and the OpenAPI document
+// (openapi/openapi.yaml) is generated from them.
+
+import { z } from 'zod';
+import { ATTEMPT_OUTCOMES, ERROR_KINDS } from '../domain/attempt.js';
+import { HTTP_METHODS, JOB_STATUSES } from '../domain/job.js';
+
+export const MAX_HEADERS = 50;
+export const DAY_MS = 86_400_000;
+const FORBIDDEN_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection']);
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+// visible ASCII, tabs and spaces, and obs-text; never CR, LF or NUL (no header injection)
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+export const tenantIdSchema = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9._:-]+$/, 'must be 1..128 characters of A-Z a-z 0-9 . _ : -');
+
+export const jobIdSchema = z
+  .string()
+  .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/, 'must be a job id (UUIDv7)');
+
+const headersSchema = z
+  .record(
+    z.string().min(1).max(256).regex(HEADER_NAME, 'must be an HTTP header name'),
+    z.string().max(8192).regex(HEADER_VALUE, 'must not contain control characters'),
+  )
+  .superRefine((headers, ctx) => {
+    const names = Object.keys(headers);
+    if (names.length > MAX_HEADERS) ctx.addIssue({ code: 'custom', message: `at most ${MAX_HEADERS} headers` });
+    const seen = new Set<string>();
+    for (const name of names) {
+      const lower = name.toLowerCase();
+      if (FORBIDDEN_HEADERS.has(lower) || lower.startsWith('webhook-')) {
+        ctx.addIssue({ code: 'custom', path: [name], message: `header ${name} is set by PulseGate and may not be given` });
+      }
+      if (seen.has(lower)) ctx.addIssue({ code: 'custom', path: [name], message: `header ${name} is given twice` });
+      seen.add(lower);
+    }
+  });
+
+export const destinationSchema = z.strictObject({
+  url: z
+    .string()
+    .max(2048)
+    .refine((u) => {
+      try {
+        const p = new URL(u);
+        return (p.protocol === 'http:' || p.protocol === 'https:') && p.hostname.length > 0;
+      } catch {
+        return false;
+      }
+    }, 'must be an absolute http or https URL'),
+  method: z.enum(HTTP_METHODS).default('POST'),
+  timeout_ms: z.number().int().min(100).max(60_000).default(10_000),
+  headers: headersSchema.default({}),
+});
+
+export const retrySchema = z
+  .strictObject({
+    max_attempts: z.number().int().min(1).max(50).default(5),
+    base_delay_ms: z.number().int().min(0).max(DAY_MS).default(1000),
+    max_delay_ms: z.number().int().min(0).max(DAY_MS).optional(),
+  })
+  .transform((r) => ({ ...r, max_delay_ms: r.max_delay_ms ?? Math.max(30_000, r.base_delay_ms) }))
+  .refine((r) => r.max_delay_ms >= r.base_delay_ms, { message: 'max_delay_ms must be >= base_delay_ms', path: ['max_delay_ms'] });
+
+export const rateLimitSchema = z.strictObject({
+  rps: z.number().positive().max(10_000),
+  burst: z.number().int().min(1).max(100_000).optional(),
+});
+
+export const createJobBodySchema = z
+  .strictObject({
+    tenant_id: tenantIdSchema,
+    type: z.string().min(1).max(128),
+    payload: z.unknown().refine((v) => v !== undefined, 'is required'),
+    destination: destinationSchema,
+    retry: retrySchema.optional(),
+    rate_limit: rateLimitSchema.nullable().optional(),
+    run_at: z.iso.datetime({ offset: true }).optional(),
+    delay_ms: z.number().int().min(0).max(365 * DAY_MS).optional(),
+    dedupe_key: z.string().min(1).max(255).optional(),
+  })
+  .refine((b) => !(b.run_at !== undefined && b.delay_ms !== undefined), {
+    message: 'give run_at or delay_ms, not both',
+    path: ['delay_ms'],
+  });
+export type CreateJobBody = z.infer<typeof createJobBodySchema>;
+
+export const createJobHeadersSchema = z.object({
+  'idempotency-key': z.string().min(1).max(255).optional(),
+});
+
+const time = z.iso.datetime().describe('RFC 3339, UTC');
+
+export const jobSchema = z.object({
+  id: z.string(),
+  tenant_id: z.string(),
+  type: z.string(),
+  status: z.enum(JOB_STATUSES),
+  payload: z.unknown(),
+  destination: z.object({
+    url: z.string(),
+    method: z.enum(HTTP_METHODS),
+    timeout_ms: z.number().int(),
+    headers: z.record(z.string(), z.string()),
+  }),
+  retry: z.object({ max_attempts: z.number().int(), base_delay_ms: z.number().int(), max_delay_ms: z.number().int() }),
+  rate_limit: z.object({ rps: z.number(), burst: z.number().int() }).nullable(),
+  run_at: time,
+  attempts: z.number().int(),
+  next_attempt_at: time.nullable(),
+  last_error: z.string().nullable(),
+  last_status_code: z.number().int().nullable(),
+  idempotency_key: z.string().nullable(),
+  dedupe_key: z.string().nullable(),
+  created_at: time,
+  updated_at: time,
+  completed_at: time.nullable(),
+});
+
+export const attemptSchema = z.object({
+  attempt: z.number().int(),
+  started_at: time,
+  finished_at: time,
+  duration_ms: z.number().int(),
+  outcome: z.enum(ATTEMPT_OUTCOMES),
+  error_kind: z.enum(ERROR_KINDS).nullable(),
+  status_code: z.number().int().nullable(),
+  error: z.string().nullable(),
+  response_body: z.string().nullable(),
+});
+
+export const errorSchema = z.object({
+  error: z.object({
+    code: z.string(),
+    message: z.string(),
+    details: z.unknown().optional(),
+  }),
+});
+
+export const jobPageSchema = z.object({ data: z.array(jobSchema), next_cursor: z.string().nullable() });
+export const attemptListSchema = z.object({ data: z.array(attemptSchema) });
+
+const limitSchema = z.coerce.number().int().min(1).max(1000).default(50);
+const cursorSchema = z.string().min(1).max(200).optional();
+
+export const listJobsQuerySchema = z.strictObject({
+  tenant_id: tenantIdSchema.optional(),
+  status: z.enum(JOB_STATUSES).optional(),
+  type: z.string().min(1).max(128).optional(),
+  limit: limitSchema,
+  cursor: cursorSchema,
+});
+
+export const dlqQuerySchema = z.strictObject({
+  tenant_id: tenantIdSchema.optional(),
+  limit: limitSchema,
+  cursor: cursorSchema,
+});
+
+export const jobParamsSchema = z.object({ id: jobIdSchema });

@@ -1,0 +1,115 @@
+// Intake: group commit for new jobs. Requests that arrive in the same turn of the event loop are
+// written in ONE transaction, and each caller is answered only after that commit: no job is
+// acknowledged before it is durable. A small LRU+TTL cache answers repeated dedupe hits without
+// a write; the store's dedupe index stays the source of truth (it survives restarts).
+
+import { LRUCache } from 'lru-cache';
+import type { Clock } from '../clock.js';
+import type { CreateOutcome, NewJob } from '../domain/job.js';
+import type { EventBus } from '../observability/events.js';
+import type { Store } from '../store/store.js';
+
+interface Pending {
+  job: NewJob;
+  resolve: (o: CreateOutcome) => void;
+  reject: (e: unknown) => void;
+}
+
+export interface IntakeOptions {
+  store: Store;
+  clock: Clock;
+  events: EventBus;
+  /** Called with each created job's run_at once it is committed. */
+  onCreated: (runAt: number) => void;
+  dedupeCacheSize: number;
+  maxBatch?: number;
+}
+
+export class Intake {
+  private pending: Pending[] = [];
+  private scheduled = false;
+  private inflight = 0;
+  private readonly cache: LRUCache<string, { job_id: string; expires_at: number }> | null;
+  private readonly maxBatch: number;
+
+  constructor(private readonly o: IntakeOptions) {
+    this.cache = o.dedupeCacheSize > 0 ? new LRUCache({ max: o.dedupeCacheSize }) : null;
+    this.maxBatch = o.maxBatch ?? 2000;
+  }
+
+  /** Jobs accepted but not yet answered (for graceful shutdown). */
+  get busy(): boolean {
+    return this.pending.length > 0 || this.inflight > 0;
+  }
+
+  async submit(job: NewJob): Promise<CreateOutcome> {
+    // The cache answers only requests without an Idempotency-Key: with one, the store must also
+    // record the key, so those always go through the transaction.
+    if (this.cache && job.dedupe_hash && !job.idempotency_key) {
+      const hit = this.cache.get(cacheKey(job.tenant_id, job.dedupe_hash));
+      if (hit && hit.expires_at > this.o.clock.now()) {
+        const existing = await this.o.store.getJob(hit.job_id);
+        if (existing) {
+          this.o.events.emit({ type: 'job.deduplicated', job_id: existing.id, tenant_id: existing.tenant_id, source: 'cache' });
+          return { kind: 'deduplicated', job: existing };
+        }
+      }
+    }
+    return new Promise<CreateOutcome>((resolve, reject) => {
+      this.pending.push({ job, resolve, reject });
+      if (this.pending.length >= this.maxBatch) void this.flush();
+      else if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => void this.flush());
+      }
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.scheduled = false;
+    const batch = this.pending;
+    if (batch.length === 0) return;
+    this.pending = [];
+    this.inflight += batch.length;
+    const now = this.o.clock.now();
+    const started = performance.now();
+    let outcomes: CreateOutcome[];
+    try {
+      outcomes = await this.o.store.createJobs(
+        batch.map((p) => p.job),
+        now,
+      );
+    } catch (err) {
+      this.inflight -= batch.length;
+      this.o.events.emit({ type: 'store.error', op: 'create', error: (err as Error).message });
+      for (const p of batch) p.reject(err);
+      return;
+    }
+    this.inflight -= batch.length;
+    this.o.events.emit({ type: 'store.write', op: 'create', count: batch.length, duration_ms: performance.now() - started });
+    for (let i = 0; i < batch.length; i++) {
+      const p = batch[i] as Pending;
+      const out = outcomes[i] as CreateOutcome;
+      switch (out.kind) {
+        case 'created':
+          this.o.onCreated(out.job.run_at);
+          if (this.cache && p.job.dedupe_hash && p.job.dedupe_expires_at) {
+            this.cache.set(cacheKey(p.job.tenant_id, p.job.dedupe_hash), { job_id: out.job.id, expires_at: p.job.dedupe_expires_at });
+          }
+          this.o.events.emit({ type: 'job.created', job_id: out.job.id, tenant_id: out.job.tenant_id, status: out.job.status, run_at: out.job.run_at });
+          break;
+        case 'idempotent_replay':
+          this.o.events.emit({ type: 'job.idempotent_replay', job_id: out.job.id, tenant_id: out.job.tenant_id });
+          break;
+        case 'deduplicated':
+          this.o.events.emit({ type: 'job.deduplicated', job_id: out.job.id, tenant_id: out.job.tenant_id, source: 'store' });
+          break;
+      }
+      p.resolve(out);
+    }
+  }
+}
+
+function cacheKey(tenant: string, hash: string): string {
+  return `${tenant}\u0000${hash}`;
+}

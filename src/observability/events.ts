@@ -1,0 +1,62 @@
+// Typed events the engine and API emit. Metrics and logs subscribe; the engine never calls
+// Prometheus or the logger itself.
+
+import type { AttemptOutcome, ErrorKind } from '../domain/attempt.js';
+import type { JobStatus } from '../domain/job.js';
+
+export type PulseEvent =
+  | { type: 'job.created'; job_id: string; tenant_id: string; status: JobStatus; run_at: number }
+  | { type: 'job.idempotent_replay'; job_id: string; tenant_id: string }
+  | { type: 'job.deduplicated'; job_id: string; tenant_id: string; source: 'cache' | 'store' }
+  | {
+      type: 'attempt.started';
+      job_id: string;
+      tenant_id: string;
+      attempt: number;
+      /** How late the attempt starts after the job became due (ms, >= 0). */
+      lateness_ms: number;
+    }
+  | {
+      type: 'attempt.finished';
+      job_id: string;
+      tenant_id: string;
+      attempt: number;
+      outcome: AttemptOutcome;
+      error_kind: ErrorKind | null;
+      status_code: number | null;
+      duration_ms: number;
+      /** The job's status after this attempt (as decided; a job cancelled mid-flight stays cancelled). */
+      next_status: JobStatus;
+      next_attempt_at: number | null;
+    }
+  | { type: 'job.status'; job_id: string; tenant_id: string; from: JobStatus | null; to: JobStatus; reason: string }
+  | { type: 'ratelimit.wait'; tenant_id: string; wait_ms: number; released: boolean }
+  | { type: 'store.write'; op: string; count: number; duration_ms: number }
+  | { type: 'store.error'; op: string; error: string }
+  | { type: 'leases.recovered'; count: number }
+  | { type: 'jobs.pruned'; count: number };
+
+export type PulseEventType = PulseEvent['type'];
+export type Listener = (event: PulseEvent) => void;
+
+export class EventBus {
+  private readonly listeners: Listener[] = [];
+
+  on(listener: Listener): () => void {
+    this.listeners.push(listener);
+    return () => {
+      const i = this.listeners.indexOf(listener);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
+  }
+
+  emit(event: PulseEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l(event);
+      } catch {
+        // an observer must never break the engine
+      }
+    }
+  }
+}

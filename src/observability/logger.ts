@@ -1,0 +1,29 @@
+// JSON logs to stdout with pino. Secrets never reach a line: the redaction list covers every
+// place a credential or a payload could appear.
+import pino, { type Logger } from 'pino';
+
+export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+  return pino(
+    {
+      level,
+      base: { service: 'pulsegate' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      redact: {
+        paths: [
+          'req.headers.authorization',
+          'req.headers["idempotency-key"]',
+          'headers.authorization',
+          'payload',
+          'payload_json',
+          'body',
+          '*.payload',
+          '*.payload_json',
+          'destination.headers',
+          '*.destination.headers',
+        ],
+        censor: '[redacted]',
+      },
+    },
+    destination,
+  );
+}

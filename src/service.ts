@@ -1,0 +1,119 @@
+// Assembles a running PulseGate from a Config: store, engine, intake, HTTP server. main.ts adds
+// signals; tests start services in-process through here with a fake clock or a custom resolver.
+
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { systemClock, type Clock } from './clock.js';
+import type { Config } from './config.js';
+import type { Lifecycle } from './api/context.js';
+import { buildServer } from './api/server.js';
+import { createDispatcher, type Dispatcher } from './delivery/dispatcher.js';
+import { createDestinationGuard } from './delivery/ssrf.js';
+import { Engine } from './engine/engine.js';
+import { Housekeeper } from './engine/housekeeper.js';
+import { Intake } from './engine/intake.js';
+import { EventBus } from './observability/events.js';
+import { createLogger } from './observability/logger.js';
+import { createMetrics } from './observability/metrics.js';
+import { openSqliteStore } from './store/sqlite/sqlite-store.js';
+import type { Store } from './store/store.js';
+import { VERSION } from './version.js';
+
+export interface ServiceOverrides {
+  clock?: Clock;
+  store?: Store;
+  logger?: Logger;
+  random?: () => number;
+  /** dns.lookup-compatible resolver for deliveries (tests point names at loopback with it). */
+  lookup?: Parameters<typeof createDestinationGuard>[0]['lookup'];
+  owner?: string;
+}
+
+export interface Service {
+  app: FastifyInstance;
+  url: string;
+  store: Store;
+  engine: Engine;
+  events: EventBus;
+  lifecycle: Lifecycle;
+  logger: Logger;
+  /** Graceful stop: refuse new jobs, finish or release in-flight work, close the store. */
+  stop(timeoutMs?: number): Promise<void>;
+}
+
+export async function startService(config: Config, o: ServiceOverrides = {}): Promise<Service> {
+  const clock = o.clock ?? systemClock;
+  const logger = o.logger ?? createLogger(config.LOG_LEVEL);
+  const lifecycle: Lifecycle = { phase: 'starting' };
+  const events = new EventBus();
+
+  const store = o.store ?? openSqliteStore({ path: config.DATABASE_PATH, synchronous: config.SQLITE_SYNCHRONOUS });
+  await store.migrate();
+
+  const guard = createDestinationGuard({
+    allowPrivate: config.ALLOW_PRIVATE_DESTINATIONS,
+    allowedCidrs: config.ALLOWED_DESTINATION_CIDRS,
+    lookup: o.lookup,
+  });
+  const dispatcher: Dispatcher = createDispatcher({ userAgent: `PulseGate/${VERSION}`, guard, signer: null });
+
+  const engine = new Engine({
+    store,
+    clock,
+    events,
+    deliver: (req) => dispatcher.deliver(req),
+    capacity: config.QUEUE_CAPACITY,
+    concurrency: config.WORKER_CONCURRENCY,
+    leaseMs: config.LEASE_MS,
+    pollIntervalMs: config.SCHEDULER_POLL_INTERVAL_MS,
+    retryAfterMaxMs: config.RETRY_AFTER_MAX_SECONDS * 1000,
+    recoverAllOnStart: store.driver === 'sqlite',
+    owner: o.owner,
+    random: o.random,
+  });
+  const intake = new Intake({
+    store,
+    clock,
+    events,
+    onCreated: (runAt) => engine.notifyDue(runAt),
+    dedupeCacheSize: config.DEDUPE_CACHE_SIZE,
+  });
+  const metrics = createMetrics({ events, engineStats: () => engine.stats() });
+  const housekeeper = new Housekeeper(store, clock, events, config.JOB_RETENTION_DAYS * 86_400_000);
+
+  const app = await buildServer(
+    { config, clock, store, intake, engine, lifecycle, metrics, destinations: guard },
+    { logger },
+  );
+  await app.listen({ port: config.PORT, host: config.HOST });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.PORT;
+  const host = config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST;
+  const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+
+  await engine.start();
+  housekeeper.start();
+  lifecycle.phase = 'ready';
+  logger.info({ url, database: config.DATABASE_PATH, owner: engine.owner }, 'pulsegate ready');
+
+  let stopping: Promise<void> | null = null;
+  async function stop(timeoutMs = config.SHUTDOWN_TIMEOUT_MS): Promise<void> {
+    stopping ??= (async () => {
+      lifecycle.phase = 'draining';
+      logger.info({ timeout_ms: timeoutMs }, 'draining: new jobs refused, in-flight attempts finishing');
+      housekeeper.stop();
+      // let creations already accepted reach their commit and their answer
+      for (let i = 0; i < 200 && intake.busy; i++) await new Promise((r) => setTimeout(r, 5));
+      const drained = await engine.drain(timeoutMs);
+      logger.info(drained, 'drained');
+      await app.close();
+      await dispatcher.close();
+      await store.close();
+      lifecycle.phase = 'stopped';
+      logger.info('stopped');
+    })();
+    return stopping;
+  }
+
+  return { app, url, store, engine, events, lifecycle, logger, stop };
+}

@@ -13,7 +13,7 @@ import { Engine } from './engine/engine.js';
 import { Housekeeper } from './engine/housekeeper.js';
 import { Intake } from './engine/intake.js';
 import { EventBus } from './observability/events.js';
-import { createLogger } from './observability/logger.js';
+import { attachEventLogger, createLogger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
 import { openSqliteStore } from './store/sqlite/sqlite-store.js';
 import type { Store } from './store/store.js';
@@ -78,7 +78,8 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
     onCreated: (runAt) => engine.notifyDue(runAt),
     dedupeCacheSize: config.DEDUPE_CACHE_SIZE,
   });
-  const metrics = createMetrics({ events, engineStats: () => engine.stats() });
+  const metrics = createMetrics({ events, engineStats: () => engine.stats(), store, clock });
+  attachEventLogger(events, logger);
   const housekeeper = new Housekeeper(store, clock, events, config.JOB_RETENTION_DAYS * 86_400_000);
 
   const app = await buildServer(

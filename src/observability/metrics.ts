@@ -2,11 +2,15 @@
 // calls prom-client itself.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { EngineStats } from '../engine/engine.js';
+import type { Clock } from '../clock.js';
+import type { Store } from '../store/store.js';
 import type { EventBus } from './events.js';
 
 export interface MetricsSources {
   events: EventBus;
   engineStats: () => EngineStats;
+  store: Store;
+  clock: Clock;
 }
 
 export function createMetrics(src: MetricsSources) {

@@ -101,7 +101,12 @@ export class Engine {
 
   constructor(opts: EngineOptions) {
     this.owner = opts.owner ?? `${hostname()}:${process.pid}:${uuidv7().slice(-12)}`;
-    this.o = { random: Math.random, claimBatch: 1000, maxParkMs: 2000, ...opts } as Required<Omit<EngineOptions, 'owner'>>;
+    this.o = {
+      ...opts,
+      random: opts.random ?? Math.random,
+      claimBatch: opts.claimBatch ?? 1000,
+      maxParkMs: opts.maxParkMs ?? 2000,
+    } as Required<Omit<EngineOptions, 'owner'>>;
     this.scheduler = new Scheduler(opts.clock, () => this.requestFill());
     this.writer = new WriteBatcher(opts.store, this.owner, opts.clock, opts.events);
   }

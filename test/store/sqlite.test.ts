@@ -1,0 +1,245 @@
+// The SQLite driver against a real database file: the shared contract, then what only SQLite has
+// (pragmas, the migration ledger, files left by a crashed process, several connections on one file).
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import Database from 'better-sqlite3';
+import { MIGRATIONS, migrate, type Migration } from '../../src/store/sqlite/migrations.js';
+import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { FakeClock } from '../support/fake-clock.js';
+import { newJob, storeContract } from './store-contract.js';
+
+const STORE_MODULE = pathToFileURL(join(import.meta.dirname, '../../src/store/sqlite/sqlite-store.ts')).href;
+
+function tempDir(): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'pulsegate-sqlite-'));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+storeContract('sqlite', async () => {
+  const { dir, remove } = tempDir();
+  const store = openSqliteStore({ path: join(dir, 'jobs.db') });
+  return {
+    store,
+    cleanup: async () => {
+      await store.close();
+      remove();
+    },
+  };
+});
+
+/** Runs a module script in a fresh Node process (with tsx) and returns its stdout, exit code and signal. */
+function runNode(script: string, env: Record<string, string>): Promise<{ stdout: string; stderr: string; code: number | null; signal: string | null }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ stdout, stderr, code, signal }));
+  });
+}
+
+describe('SQLite driver', () => {
+  let dir: string;
+  let remove: () => void;
+  let path: string;
+  const open: SqliteStore[] = [];
+  const clock = new FakeClock();
+
+  function openStore(opts: { synchronous?: 'FULL' | 'NORMAL' } = {}): SqliteStore {
+    const s = openSqliteStore({ path, ...opts });
+    open.push(s);
+    return s;
+  }
+
+  beforeEach(() => {
+    ({ dir, remove } = tempDir());
+    path = join(dir, 'jobs.db');
+  });
+  afterEach(async () => {
+    for (const s of open.splice(0)) await s.close();
+    remove();
+  });
+
+  it('opens in WAL mode with foreign keys on, a busy timeout, and synchronous FULL unless told NORMAL', async () => {
+    const full = openStore();
+    assert.deepEqual(full.settings(), { journal_mode: 'wal', synchronous: 2, foreign_keys: 1, busy_timeout: 5000 });
+    const normal = openStore({ synchronous: 'NORMAL' });
+    assert.equal(normal.settings().synchronous, 1);
+    assert.equal(full.driver, 'sqlite');
+  });
+
+  it('records each migration once and applies nothing on a second run', async () => {
+    const store = openStore();
+    await store.migrate();
+    await store.migrate();
+    const db = new Database(path, { readonly: true });
+    try {
+      const rows = db.prepare('SELECT version, name FROM schema_migrations ORDER BY version').all();
+      assert.deepEqual(rows, MIGRATIONS.map((m) => ({ version: m.version, name: m.name })));
+    } finally {
+      db.close();
+    }
+    const direct = new Database(path);
+    try {
+      assert.deepEqual(migrate(direct), []);
+    } finally {
+      direct.close();
+    }
+  });
+
+  it('applies only the migrations newer than the database, in version order', () => {
+    const db = new Database(path);
+    try {
+      const m1: Migration = { version: 1, name: 'one', sql: 'CREATE TABLE a (x INTEGER)' };
+      const m2: Migration = { version: 2, name: 'two', sql: 'CREATE TABLE b (x INTEGER)' };
+      const m3: Migration = { version: 3, name: 'three', sql: 'ALTER TABLE b ADD COLUMN y TEXT' };
+      assert.deepEqual(migrate(db, [m1]), [1]);
+      assert.deepEqual(migrate(db, [m3, m1, m2]), [2, 3]);
+      assert.deepEqual(migrate(db, [m1, m2, m3]), []);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('rolls back a failing migration whole and records nothing for it', () => {
+    const db = new Database(path);
+    try {
+      const good: Migration = { version: 1, name: 'good', sql: 'CREATE TABLE a (x INTEGER)' };
+      const bad: Migration = { version: 2, name: 'bad', sql: 'CREATE TABLE half (x INTEGER); CREATE TABLE a (x INTEGER);' };
+      assert.throws(() => migrate(db, [good, bad]));
+      const versions = db.prepare('SELECT version FROM schema_migrations').pluck().all();
+      assert.deepEqual(versions, [1]);
+      const half = db.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'half'").pluck().get();
+      assert.equal(half, 0);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('refuses a database whose schema is newer than this build', () => {
+    const db = new Database(path);
+    try {
+      migrate(db, [...MIGRATIONS, { version: 999, name: 'future', sql: 'CREATE TABLE future (x INTEGER)' }]);
+      assert.throws(() => migrate(db), /newer than this build/);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('keeps jobs and attempts across close and reopen', async () => {
+    const first = openStore();
+    await first.migrate();
+    const input = newJob(clock.now(), { payload_json: '{"keep": true}' });
+    await first.createJobs([input], clock.now());
+    await first.claimDue('w1', clock.now(), 30_000, 10);
+    await first.markRunning([input.id], 'w1', clock.now());
+    await first.completeAttempts(
+      [
+        {
+          attempt: {
+            job_id: input.id, attempt: 1, started_at: clock.now(), finished_at: clock.now() + 5, duration_ms: 5,
+            outcome: 'success', error_kind: null, status_code: 204, error: null, response_body: null,
+          },
+          owner: 'w1',
+          next: { status: 'success' },
+        },
+      ],
+      clock.now() + 5,
+    );
+    const before = await first.getJob(input.id);
+    await first.close();
+
+    const second = openStore();
+    await second.migrate();
+    assert.deepEqual(await second.getJob(input.id), before);
+    assert.equal((await second.listAttempts(input.id)).length, 1);
+  });
+
+  it('reads the jobs a crashed writer committed', async () => {
+    const jobs = Array.from({ length: 50 }, () => newJob(clock.now()));
+    const script = `
+      import { openSqliteStore } from ${JSON.stringify(STORE_MODULE)};
+      const store = openSqliteStore({ path: process.env.DB_PATH });
+      await store.migrate();
+      const jobs = JSON.parse(process.env.JOBS);
+      await store.createJobs(jobs.slice(0, 25), ${clock.now()});
+      await store.createJobs(jobs.slice(25), ${clock.now()});
+      process.kill(process.pid, 'SIGKILL');
+    `;
+    const r = await runNode(script, { DB_PATH: path, JOBS: JSON.stringify(jobs) });
+    assert.equal(r.signal, 'SIGKILL', r.stderr);
+    // The commits are still in the write-ahead log: nothing checkpointed or closed them.
+    assert.ok(existsSync(`${path}-wal`) && statSync(`${path}-wal`).size > 0, 'a WAL file was left behind');
+
+    const store = openStore();
+    await store.migrate();
+    const page = await store.listJobs({}, 100, null);
+    assert.equal(page.data.length, 50);
+    assert.deepEqual(
+      page.data.map((j) => j.id).sort(),
+      jobs.map((j) => j.id).sort(),
+    );
+    assert.equal((await store.countByStatus()).queued, 50);
+  });
+
+  it('claims each job once across two connections to one file', async () => {
+    const a = openStore();
+    const b = openStore();
+    await a.migrate();
+    await b.migrate();
+    const inputs = Array.from({ length: 200 }, (_, i) => newJob(clock.now() - (i % 13)));
+    await a.createJobs(inputs, clock.now());
+    const seen = new Map<string, string>();
+    for (let round = 0; round < 50; round++) {
+      for (const [owner, s] of [['a', a], ['b', b]] as const) {
+        for (const j of await s.claimDue(owner, clock.now(), 30_000, 3)) {
+          assert.ok(!seen.has(j.id), `job ${j.id} claimed by ${seen.get(j.id)} and ${owner}`);
+          seen.set(j.id, owner);
+        }
+      }
+    }
+    assert.equal(seen.size, 200);
+  });
+
+  it('claims each job once across two processes claiming at the same time', async () => {
+    const store = openStore();
+    await store.migrate();
+    const total = 600;
+    const inputs = Array.from({ length: total }, () => newJob(clock.now()));
+    for (let i = 0; i < total; i += 100) await store.createJobs(inputs.slice(i, i + 100), clock.now());
+
+    const script = (owner: string) => `
+      import { openSqliteStore } from ${JSON.stringify(STORE_MODULE)};
+      const store = openSqliteStore({ path: process.env.DB_PATH });
+      const ids = [];
+      for (;;) {
+        const claimed = await store.claimDue(${JSON.stringify(owner)}, ${clock.now()}, 30000, 5);
+        if (claimed.length === 0) break;
+        await store.markRunning(claimed.map((j) => j.id), ${JSON.stringify(owner)}, ${clock.now()});
+        ids.push(...claimed.map((j) => j.id));
+      }
+      await store.close();
+      process.stdout.write(JSON.stringify(ids));
+    `;
+    const [p, q] = await Promise.all([runNode(script('p'), { DB_PATH: path }), runNode(script('q'), { DB_PATH: path })]);
+    assert.equal(p.code, 0, p.stderr);
+    assert.equal(q.code, 0, q.stderr);
+    const pIds = JSON.parse(p.stdout) as string[];
+    const qIds = JSON.parse(q.stdout) as string[];
+    const both = new Set([...pIds, ...qIds]);
+    assert.equal(pIds.length + qIds.length, total, 'no job claimed twice');
+    assert.equal(both.size, total, 'every job claimed');
+    assert.equal((await store.countByStatus()).running, total);
+  });
+});

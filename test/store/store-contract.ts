@@ -1,0 +1,1014 @@
+// The one suite every Store driver passes. It speaks only the Store interface, so a new driver runs
+// it unchanged: storeContract('postgres', async () => ({ store, cleanup })).
+// Time is an input: each test drives a FakeClock and passes its now() to the store.
+
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { uuidv7 } from 'uuidv7';
+import type { Attempt, AttemptOutcome } from '../../src/domain/attempt.js';
+import { JOB_STATUSES, type CreateOutcome, type Job, type JobStatus, type NewJob } from '../../src/domain/job.js';
+import type { NextStep } from '../../src/domain/retry-policy.js';
+import type { ClaimedJob, Store } from '../../src/store/store.js';
+import { FakeClock } from '../support/fake-clock.js';
+
+export type MakeStore = () => Promise<{ store: Store; cleanup: () => Promise<void> }>;
+
+const SECOND = 1000;
+const HOUR = 3600 * SECOND;
+const LEASE_MS = 30 * SECOND;
+
+export function newJob(now: number, over: Partial<NewJob> = {}): NewJob {
+  return {
+    id: uuidv7(),
+    tenant_id: 'tenant-a',
+    type: 'order.created',
+    payload_json: '{"order":1}',
+    destination: { url: 'https://example.com/hook', method: 'POST', timeout_ms: 5000, headers: {} },
+    retry: { max_attempts: 3, base_delay_ms: 1000, max_delay_ms: 60_000 },
+    rate_limit: null,
+    run_at: now,
+    idempotency_key: null,
+    idempotency_hash: null,
+    idempotency_expires_at: null,
+    dedupe_key: null,
+    dedupe_hash: null,
+    dedupe_expires_at: null,
+    ...over,
+  };
+}
+
+function attemptOf(jobId: string, n: number, outcome: AttemptOutcome, now: number, over: Partial<Attempt> = {}): Attempt {
+  const ok = outcome === 'success';
+  return {
+    job_id: jobId,
+    attempt: n,
+    started_at: now - 120,
+    finished_at: now,
+    duration_ms: 120,
+    outcome,
+    error_kind: ok ? null : 'http',
+    status_code: ok ? 200 : outcome === 'retryable_error' ? 503 : 400,
+    error: ok ? null : `HTTP ${outcome === 'retryable_error' ? 503 : 400}`,
+    response_body: ok ? 'ok' : 'nope',
+    ...over,
+  };
+}
+
+function expectJob(o: CreateOutcome | undefined, kind: 'created' | 'idempotent_replay' | 'deduplicated'): Job {
+  assert.ok(o, 'missing outcome');
+  assert.equal(o.kind, kind);
+  assert.ok('job' in o);
+  return o.job;
+}
+
+function ids(jobs: readonly { id: string }[]): string[] {
+  return jobs.map((j) => j.id);
+}
+
+export function storeContract(name: string, makeStore: MakeStore): void {
+  describe(`Store contract: ${name}`, () => {
+    let store: Store;
+    let cleanup: () => Promise<void>;
+    let clock: FakeClock;
+
+    beforeEach(async () => {
+      ({ store, cleanup } = await makeStore());
+      await store.migrate();
+      clock = new FakeClock();
+    });
+    afterEach(async () => {
+      await cleanup();
+    });
+
+    // ── helpers that reach a state through the interface only ───────────────────────────────────
+    async function create(over: Partial<NewJob> = {}): Promise<Job> {
+      const [o] = await store.createJobs([newJob(clock.now(), over)], clock.now());
+      return expectJob(o, 'created');
+    }
+
+    async function mustGet(id: string): Promise<Job> {
+      const j = await store.getJob(id);
+      assert.ok(j, `job ${id} not found`);
+      return j;
+    }
+
+    /** Claims exactly `id` for owner (anything else claimed on the way is released untouched). */
+    async function claimOnly(id: string, owner: string): Promise<ClaimedJob> {
+      const claimed = await store.claimDue(owner, clock.now(), LEASE_MS, 1000);
+      const others = ids(claimed).filter((x) => x !== id);
+      if (others.length) await store.release(others, owner, clock.now());
+      const mine = claimed.find((j) => j.id === id);
+      assert.ok(mine, `job ${id} was not claimable`);
+      return mine;
+    }
+
+    async function running(id: string, owner = 'w1'): Promise<Job> {
+      await claimOnly(id, owner);
+      await store.markRunning([id], owner, clock.now());
+      return mustGet(id);
+    }
+
+    async function complete(id: string, owner: string, outcome: AttemptOutcome, next: NextStep): Promise<void> {
+      const job = await mustGet(id);
+      await store.completeAttempts(
+        [{ attempt: attemptOf(id, job.attempts + 1, outcome, clock.now()), owner, next }],
+        clock.now(),
+      );
+    }
+
+    /** A fresh job in the given status, made the way the engine would make it. */
+    async function jobIn(status: JobStatus): Promise<Job> {
+      switch (status) {
+        case 'scheduled':
+          return create({ run_at: clock.now() + HOUR });
+        case 'queued':
+          return create();
+        case 'running':
+          return running((await create()).id);
+        case 'retrying': {
+          const j = await running((await create()).id);
+          await complete(j.id, 'w1', 'retryable_error', { status: 'retrying', next_attempt_at: clock.now() + HOUR });
+          return mustGet(j.id);
+        }
+        case 'success':
+        case 'failed': {
+          const j = await running((await create()).id);
+          const outcome = status === 'success' ? 'success' : 'permanent_error';
+          await complete(j.id, 'w1', outcome, { status });
+          return mustGet(j.id);
+        }
+        case 'cancelled': {
+          const j = await create();
+          const r = await store.cancelJob(j.id, clock.now());
+          assert.equal(r.kind, 'ok');
+          return mustGet(j.id);
+        }
+      }
+    }
+
+    // ── lifecycle ──────────────────────────────────────────────────────────────────────────────
+    describe('lifecycle', () => {
+      it('migrates again without error on an up-to-date database', async () => {
+        await store.migrate();
+        await store.migrate();
+        await create();
+      });
+
+      it('answers ping', async () => {
+        await store.ping();
+      });
+    });
+
+    // ── createJobs ─────────────────────────────────────────────────────────────────────────────
+    describe('createJobs', () => {
+      it('creates a job queued when run_at is now or past, scheduled when it is in the future', async () => {
+        const now = clock.now();
+        const out = await store.createJobs(
+          [newJob(now, { run_at: now - 1 }), newJob(now, { run_at: now }), newJob(now, { run_at: now + 1 })],
+          now,
+        );
+        assert.deepEqual(
+          out.map((o) => expectJob(o, 'created').status),
+          ['queued', 'queued', 'scheduled'],
+        );
+      });
+
+      it('returns one outcome per input, in input order', async () => {
+        const inputs = Array.from({ length: 5 }, () => newJob(clock.now()));
+        const out = await store.createJobs(inputs, clock.now());
+        assert.deepEqual(
+          out.map((o) => expectJob(o, 'created').id),
+          ids(inputs),
+        );
+      });
+
+      it('returns an empty list for an empty batch', async () => {
+        assert.deepEqual(await store.createJobs([], clock.now()), []);
+      });
+
+      it('stores every field and returns the job as getJob reads it', async () => {
+        const now = clock.now();
+        const input = newJob(now, {
+          tenant_id: 't-1',
+          type: 'invoice.paid',
+          payload_json: '{ "b": 1,  "a": [1, 2.50], "s": "é✓\\u0000" }',
+          destination: {
+            url: 'https://hooks.example.org/x?y=1',
+            method: 'PUT',
+            timeout_ms: 7000,
+            headers: { 'x-one': '1', Authorization: 'Bearer t' },
+          },
+          retry: { max_attempts: 9, base_delay_ms: 250, max_delay_ms: 90_000 },
+          rate_limit: { rps: 2.5, burst: 5 },
+          run_at: now + 10 * SECOND,
+          idempotency_key: 'idem-1',
+          idempotency_hash: 'h1',
+          idempotency_expires_at: now + HOUR,
+          dedupe_key: 'dk-1',
+          dedupe_hash: 'dh-1',
+          dedupe_expires_at: now + HOUR,
+        });
+        const created = expectJob((await store.createJobs([input], now))[0], 'created');
+        const expected: Job = {
+          id: input.id,
+          tenant_id: 't-1',
+          type: 'invoice.paid',
+          status: 'scheduled',
+          payload_json: input.payload_json,
+          destination: input.destination,
+          retry: input.retry,
+          rate_limit: { rps: 2.5, burst: 5 },
+          run_at: now + 10 * SECOND,
+          attempts: 0,
+          next_attempt_at: null,
+          last_error: null,
+          last_status_code: null,
+          idempotency_key: 'idem-1',
+          dedupe_key: 'dk-1',
+          created_at: now,
+          updated_at: now,
+          completed_at: null,
+        };
+        assert.deepEqual(created, expected);
+        assert.deepEqual(await store.getJob(input.id), expected);
+      });
+
+      it('keeps the payload as the exact bytes it was given', async () => {
+        const payload = '{"z":1,"a":{"n":1.0e3},"emoji":"🚀","pad":"  "}  ';
+        const j = await create({ payload_json: payload });
+        assert.equal((await mustGet(j.id)).payload_json, payload);
+      });
+
+      it('replays an unexpired idempotency key with the same hash, returning the original job', async () => {
+        const key = { idempotency_key: 'k1', idempotency_hash: 'h', idempotency_expires_at: clock.now() + HOUR };
+        const original = await create(key);
+        clock.advance(SECOND);
+        await store.cancelJob(original.id, clock.now());
+        const [o] = await store.createJobs([newJob(clock.now(), key)], clock.now());
+        const replayed = expectJob(o, 'idempotent_replay');
+        assert.equal(replayed.id, original.id);
+        assert.equal(replayed.status, 'cancelled', 'the original as it is now');
+        assert.equal((await store.listJobs({}, 10, null)).data.length, 1);
+      });
+
+      it('reports a conflict when an unexpired idempotency key comes with another hash', async () => {
+        const original = await create({ idempotency_key: 'k1', idempotency_hash: 'h1', idempotency_expires_at: clock.now() + HOUR });
+        const [o] = await store.createJobs(
+          [newJob(clock.now(), { idempotency_key: 'k1', idempotency_hash: 'h2', idempotency_expires_at: clock.now() + HOUR })],
+          clock.now(),
+        );
+        assert.deepEqual(o, { kind: 'idempotency_conflict', job_id: original.id });
+      });
+
+      it('scopes idempotency keys to the tenant', async () => {
+        const key = { idempotency_key: 'k1', idempotency_hash: 'h', idempotency_expires_at: clock.now() + HOUR };
+        const a = await create({ ...key, tenant_id: 'a' });
+        const b = await create({ ...key, tenant_id: 'b' });
+        assert.notEqual(a.id, b.id);
+      });
+
+      it('creates a new job once the idempotency record expired, and the key then points at it', async () => {
+        const expiresAt = clock.now() + HOUR;
+        const first = await create({ idempotency_key: 'k1', idempotency_hash: 'h1', idempotency_expires_at: expiresAt });
+        clock.set(expiresAt);
+        const later = { idempotency_key: 'k1', idempotency_expires_at: clock.now() + HOUR };
+        const second = expectJob(
+          (await store.createJobs([newJob(clock.now(), { ...later, idempotency_hash: 'h2' })], clock.now()))[0],
+          'created',
+        );
+        assert.notEqual(second.id, first.id);
+        const [again] = await store.createJobs([newJob(clock.now(), { ...later, idempotency_hash: 'h2' })], clock.now());
+        assert.equal(expectJob(again, 'idempotent_replay').id, second.id);
+      });
+
+      it('deduplicates an unexpired dedupe hash to the original job', async () => {
+        const d = { dedupe_key: 'order-1', dedupe_hash: 'dh', dedupe_expires_at: clock.now() + HOUR };
+        const original = await create(d);
+        clock.advance(SECOND);
+        const [o] = await store.createJobs([newJob(clock.now(), d)], clock.now());
+        assert.equal(expectJob(o, 'deduplicated').id, original.id);
+        assert.equal((await store.listJobs({}, 10, null)).data.length, 1);
+      });
+
+      it('scopes dedupe hashes to the tenant', async () => {
+        const d = { dedupe_key: 'order-1', dedupe_hash: 'dh', dedupe_expires_at: clock.now() + HOUR };
+        const a = await create({ ...d, tenant_id: 'a' });
+        const b = await create({ ...d, tenant_id: 'b' });
+        assert.notEqual(a.id, b.id);
+      });
+
+      it('creates a new job once the dedupe record expired', async () => {
+        const expiresAt = clock.now() + HOUR;
+        const first = await create({ dedupe_hash: 'dh', dedupe_expires_at: expiresAt });
+        clock.set(expiresAt);
+        const second = await create({ dedupe_hash: 'dh', dedupe_expires_at: clock.now() + HOUR });
+        assert.notEqual(second.id, first.id);
+        const [o] = await store.createJobs([newJob(clock.now(), { dedupe_hash: 'dh', dedupe_expires_at: clock.now() + HOUR })], clock.now());
+        assert.equal(expectJob(o, 'deduplicated').id, second.id);
+      });
+
+      it('checks the idempotency key before the dedupe hash', async () => {
+        const exp = clock.now() + HOUR;
+        const original = await create({ idempotency_key: 'k', idempotency_hash: 'h1', idempotency_expires_at: exp, dedupe_hash: 'd', dedupe_expires_at: exp });
+        const [conflict] = await store.createJobs(
+          [newJob(clock.now(), { idempotency_key: 'k', idempotency_hash: 'h2', idempotency_expires_at: exp, dedupe_hash: 'd', dedupe_expires_at: exp })],
+          clock.now(),
+        );
+        assert.deepEqual(conflict, { kind: 'idempotency_conflict', job_id: original.id });
+      });
+
+      it('replays the idempotency key of a deduplicated request with the original job', async () => {
+        const exp = clock.now() + HOUR;
+        const original = await create({ dedupe_hash: 'd', dedupe_expires_at: exp });
+        const withKey = { idempotency_key: 'k2', idempotency_hash: 'h2', idempotency_expires_at: exp + HOUR, dedupe_hash: 'd', dedupe_expires_at: exp };
+        await store.createJobs([newJob(clock.now(), withKey)], clock.now());
+        clock.set(exp); // the dedupe record is gone, the idempotency record is not
+        const [replay] = await store.createJobs([newJob(clock.now(), withKey)], clock.now());
+        assert.equal(expectJob(replay, 'idempotent_replay').id, original.id);
+        const [conflict] = await store.createJobs([newJob(clock.now(), { ...withKey, idempotency_hash: 'other' })], clock.now());
+        assert.deepEqual(conflict, { kind: 'idempotency_conflict', job_id: original.id });
+      });
+
+      it('creates one job for two inputs with one idempotency key in one batch', async () => {
+        const key = { idempotency_key: 'k', idempotency_hash: 'h', idempotency_expires_at: clock.now() + HOUR };
+        const [a, b, c] = await store.createJobs(
+          [newJob(clock.now(), key), newJob(clock.now(), key), newJob(clock.now(), { ...key, idempotency_hash: 'x' })],
+          clock.now(),
+        );
+        const first = expectJob(a, 'created');
+        assert.equal(expectJob(b, 'idempotent_replay').id, first.id);
+        assert.deepEqual(c, { kind: 'idempotency_conflict', job_id: first.id });
+        assert.equal((await store.listJobs({}, 10, null)).data.length, 1);
+      });
+
+      it('creates one job for two inputs with one dedupe hash in one batch', async () => {
+        const d = { dedupe_hash: 'd', dedupe_expires_at: clock.now() + HOUR };
+        const [a, b] = await store.createJobs([newJob(clock.now(), d), newJob(clock.now(), d)], clock.now());
+        assert.equal(expectJob(b, 'deduplicated').id, expectJob(a, 'created').id);
+        assert.equal((await store.listJobs({}, 10, null)).data.length, 1);
+      });
+
+      it('creates nothing from a batch when one input fails', async () => {
+        const good = newJob(clock.now());
+        const dup = newJob(clock.now());
+        await assert.rejects(store.createJobs([good, dup, { ...dup }], clock.now()));
+        assert.equal(await store.getJob(good.id), null);
+        assert.equal(await store.getJob(dup.id), null);
+      });
+    });
+
+    // ── reads ──────────────────────────────────────────────────────────────────────────────────
+    describe('reads', () => {
+      it('returns null for a job that does not exist', async () => {
+        assert.equal(await store.getJob(uuidv7()), null);
+      });
+
+      it('lists jobs newest first', async () => {
+        const made: Job[] = [];
+        for (let i = 0; i < 5; i++) made.push(await create());
+        const page = await store.listJobs({}, 10, null);
+        assert.deepEqual(ids(page.data), ids(made).reverse());
+        assert.equal(page.next_cursor, null);
+      });
+
+      it('filters by tenant, status and type, alone and together', async () => {
+        const a1 = await create({ tenant_id: 'a', type: 'x' });
+        const a2 = await create({ tenant_id: 'a', type: 'y', run_at: clock.now() + HOUR });
+        const b1 = await create({ tenant_id: 'b', type: 'x' });
+        const b2 = await create({ tenant_id: 'b', type: 'y', run_at: clock.now() + HOUR });
+        const list = async (f: Parameters<Store['listJobs']>[0]) => ids((await store.listJobs(f, 100, null)).data);
+        assert.deepEqual(await list({ tenant_id: 'a' }), [a2.id, a1.id]);
+        assert.deepEqual(await list({ status: 'scheduled' }), [b2.id, a2.id]);
+        assert.deepEqual(await list({ type: 'x' }), [b1.id, a1.id]);
+        assert.deepEqual(await list({ tenant_id: 'b', status: 'queued' }), [b1.id]);
+        assert.deepEqual(await list({ tenant_id: 'a', type: 'y' }), [a2.id]);
+        assert.deepEqual(await list({ status: 'queued', type: 'y' }), []);
+        assert.deepEqual(await list({ tenant_id: 'b', status: 'scheduled', type: 'y' }), [b2.id]);
+        assert.deepEqual(await list({ tenant_id: 'nobody' }), []);
+      });
+
+      it('walks every job exactly once across pages, newest first, while jobs are being created', async () => {
+        const existing: Job[] = [];
+        for (let i = 0; i < 23; i++) existing.push(await create({ tenant_id: i % 3 === 0 ? 'other' : 'tenant-a' }));
+        const seen: string[] = [];
+        let cursor: string | null = null;
+        let pages = 0;
+        do {
+          const page: Awaited<ReturnType<Store['listJobs']>> = await store.listJobs({}, 4, cursor);
+          assert.ok(page.data.length <= 4);
+          seen.push(...ids(page.data));
+          cursor = page.next_cursor;
+          pages++;
+          await create(); // a concurrent insert: newer than everything walked so far
+          await create({ tenant_id: 'other' });
+        } while (cursor !== null);
+        assert.deepEqual(seen, ids(existing).reverse());
+        assert.equal(pages, 6);
+
+        // The same with a filter, again inserting between pages.
+        const wanted = ids((await store.listJobs({ tenant_id: 'tenant-a' }, 1000, null)).data);
+        const filtered: string[] = [];
+        cursor = null;
+        do {
+          const page: Awaited<ReturnType<Store['listJobs']>> = await store.listJobs({ tenant_id: 'tenant-a' }, 3, cursor);
+          filtered.push(...ids(page.data));
+          cursor = page.next_cursor;
+          await create();
+        } while (cursor !== null);
+        assert.deepEqual(filtered, wanted);
+      });
+
+      it('ends with a null cursor when the last page is exactly full', async () => {
+        for (let i = 0; i < 4; i++) await create();
+        const first = await store.listJobs({}, 2, null);
+        assert.ok(first.next_cursor);
+        const second = await store.listJobs({}, 2, first.next_cursor);
+        assert.equal(second.data.length, 2);
+        assert.equal(second.next_cursor, null);
+      });
+
+      it('accepts limits 1 and 1000 and rejects limits outside 1..1000', async () => {
+        await create();
+        assert.equal((await store.listJobs({}, 1, null)).data.length, 1);
+        assert.equal((await store.listJobs({}, 1000, null)).data.length, 1);
+        await assert.rejects(store.listJobs({}, 0, null), RangeError);
+        await assert.rejects(store.listJobs({}, 1001, null), RangeError);
+      });
+
+      it('lists attempts oldest first', async () => {
+        const j = await running((await create()).id);
+        await complete(j.id, 'w1', 'retryable_error', { status: 'retrying', next_attempt_at: clock.now() + SECOND });
+        clock.advance(SECOND);
+        await running(j.id);
+        await complete(j.id, 'w1', 'success', { status: 'success' });
+        const attempts = await store.listAttempts(j.id);
+        assert.deepEqual(attempts.map((a) => [a.attempt, a.outcome]), [[1, 'retryable_error'], [2, 'success']]);
+        assert.deepEqual(attempts[1], attemptOf(j.id, 2, 'success', clock.now()));
+        assert.deepEqual(await store.listAttempts(uuidv7()), []);
+      });
+
+      it('counts jobs per status with every status present', async () => {
+        const zero = await store.countByStatus();
+        assert.deepEqual(zero, Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])));
+        for (const s of JOB_STATUSES) await jobIn(s);
+        await jobIn('queued');
+        const counts = await store.countByStatus();
+        assert.deepEqual(counts, { scheduled: 1, queued: 2, running: 1, retrying: 1, success: 1, failed: 1, cancelled: 1 });
+      });
+    });
+
+    // ── claimDue / nextDueAt / markRunning ────────────────────────────────────────────────────
+    describe('claimDue', () => {
+      it('claims due jobs oldest due first, ties broken by id, up to the limit', async () => {
+        const now = clock.now();
+        const late = await create({ run_at: now - 1 * SECOND });
+        const early1 = await create({ run_at: now - 3 * SECOND });
+        const mid = await create({ run_at: now - 2 * SECOND });
+        const early2 = await create({ run_at: now - 3 * SECOND });
+        const first = await store.claimDue('w1', now, LEASE_MS, 3);
+        assert.deepEqual(ids(first), [early1.id, early2.id, mid.id]);
+        const rest = await store.claimDue('w1', now, LEASE_MS, 3);
+        assert.deepEqual(ids(rest), [late.id]);
+      });
+
+      it('claims nothing with a limit below 1', async () => {
+        await create();
+        assert.deepEqual(await store.claimDue('w1', clock.now(), LEASE_MS, 0), []);
+      });
+
+      it('claims only jobs whose due time has come', async () => {
+        const now = clock.now();
+        const dueNow = await create({ run_at: now });
+        await create({ run_at: now + 1 });
+        assert.deepEqual(ids(await store.claimDue('w1', now, LEASE_MS, 10)), [dueNow.id]);
+      });
+
+      it('leases the claimed jobs to the owner until now + leaseMs', async () => {
+        const j = await create();
+        const [c] = await store.claimDue('w1', clock.now(), LEASE_MS, 10);
+        assert.equal(c?.id, j.id);
+        assert.equal(c?.lease_owner, 'w1');
+        assert.equal(c?.status, 'queued');
+        // The lease holds until it expires, then recovery frees it.
+        clock.advance(LEASE_MS);
+        assert.equal(await store.recoverLeases(clock.now()), 0);
+        clock.advance(1);
+        assert.equal(await store.recoverLeases(clock.now()), 1);
+      });
+
+      it('turns a claimed scheduled job into queued', async () => {
+        const j = await create({ run_at: clock.now() + SECOND });
+        assert.equal(j.status, 'scheduled');
+        clock.advance(SECOND);
+        const [c] = await store.claimDue('w1', clock.now(), LEASE_MS, 10);
+        assert.equal(c?.id, j.id);
+        assert.equal(c?.status, 'queued');
+        assert.equal((await mustGet(j.id)).status, 'queued');
+      });
+
+      it('claims a retrying job once its next attempt is due, keeping its status', async () => {
+        const j = await jobIn('retrying');
+        assert.deepEqual(await store.claimDue('w2', clock.now(), LEASE_MS, 10), []);
+        clock.advance(HOUR);
+        const [c] = await store.claimDue('w2', clock.now(), LEASE_MS, 10);
+        assert.equal(c?.id, j.id);
+        assert.equal(c?.status, 'retrying');
+        assert.equal(c?.attempts, 1);
+      });
+
+      it('does not claim a job someone holds, running jobs or terminal jobs', async () => {
+        await jobIn('running');
+        await jobIn('success');
+        await jobIn('failed');
+        await jobIn('cancelled');
+        const held = await create();
+        await claimOnly(held.id, 'w1');
+        clock.advance(HOUR);
+        assert.deepEqual(await store.claimDue('w1', clock.now(), LEASE_MS, 100), []);
+        assert.deepEqual(await store.claimDue('w2', clock.now(), LEASE_MS, 100), []);
+      });
+
+      it('claims a due job only once across two owners', async () => {
+        const all: Job[] = [];
+        for (let i = 0; i < 60; i++) all.push(await create({ run_at: clock.now() - (i % 7) }));
+        const byOwner: Record<string, string[]> = { a: [], b: [] };
+        // Interleaved and concurrent claims.
+        const rounds = await Promise.all(
+          Array.from({ length: 10 }, (_, i) => store.claimDue(i % 2 ? 'a' : 'b', clock.now(), LEASE_MS, 7).then((c) => ({ owner: i % 2 ? 'a' : 'b', c }))),
+        );
+        for (const { owner, c } of rounds) {
+          for (const j of c) assert.equal(j.lease_owner, owner);
+          byOwner[owner]?.push(...ids(c));
+        }
+        const a = new Set(byOwner.a);
+        const b = new Set(byOwner.b);
+        assert.equal(a.size + b.size, 60);
+        for (const id of a) assert.ok(!b.has(id), `job ${id} claimed by both owners`);
+        assert.deepEqual([...a, ...b].sort(), ids(all).sort());
+      });
+    });
+
+    describe('nextDueAt', () => {
+      it('is null when nothing waits', async () => {
+        assert.equal(await store.nextDueAt(), null);
+        await jobIn('success');
+        await jobIn('running');
+        assert.equal(await store.nextDueAt(), null);
+      });
+
+      it('is the earliest due time among waiting jobs no one holds, scheduled ones included', async () => {
+        const now = clock.now();
+        await create({ run_at: now + 5 * SECOND });
+        await create({ run_at: now + 3 * SECOND });
+        assert.equal(await store.nextDueAt(), now + 3 * SECOND);
+        const soon = await create({ run_at: now - SECOND });
+        assert.equal(await store.nextDueAt(), now - SECOND);
+        await claimOnly(soon.id, 'w1');
+        assert.equal(await store.nextDueAt(), now + 3 * SECOND);
+      });
+
+      it('follows a retrying job to its next attempt time', async () => {
+        const j = await running((await create()).id);
+        const at = clock.now() + 42 * SECOND;
+        await complete(j.id, 'w1', 'retryable_error', { status: 'retrying', next_attempt_at: at });
+        assert.equal(await store.nextDueAt(), at);
+      });
+    });
+
+    describe('markRunning', () => {
+      it('marks waiting jobs the owner holds as running', async () => {
+        const a = await create();
+        const b = await create();
+        await store.claimDue('w1', clock.now(), LEASE_MS, 10);
+        clock.advance(5);
+        await store.markRunning([a.id, b.id], 'w1', clock.now());
+        for (const id of [a.id, b.id]) {
+          const j = await mustGet(id);
+          assert.equal(j.status, 'running');
+          assert.equal(j.updated_at, clock.now());
+        }
+      });
+
+      it('leaves jobs another owner holds, unheld jobs and cancelled jobs unchanged', async () => {
+        const other = await create();
+        await claimOnly(other.id, 'w2');
+        const unheld = await create();
+        const cancelled = await create();
+        await claimOnly(cancelled.id, 'w1');
+        await store.cancelJob(cancelled.id, clock.now());
+        await store.markRunning([other.id, unheld.id, cancelled.id, uuidv7()], 'w1', clock.now());
+        assert.equal((await mustGet(other.id)).status, 'queued');
+        assert.equal((await mustGet(unheld.id)).status, 'queued');
+        assert.equal((await mustGet(cancelled.id)).status, 'cancelled');
+      });
+    });
+
+    // ── completeAttempts ───────────────────────────────────────────────────────────────────────
+    describe('completeAttempts', () => {
+      it('records a success: attempt stored, status success, completed_at set, lease cleared', async () => {
+        const j = await running((await create()).id);
+        clock.advance(200);
+        await complete(j.id, 'w1', 'success', { status: 'success' });
+        const after = await mustGet(j.id);
+        assert.equal(after.status, 'success');
+        assert.equal(after.attempts, 1);
+        assert.equal(after.completed_at, clock.now());
+        assert.equal(after.updated_at, clock.now());
+        assert.equal(after.last_error, null);
+        assert.equal(after.last_status_code, 200);
+        assert.equal(after.next_attempt_at, null);
+        assert.deepEqual(await store.listAttempts(j.id), [attemptOf(j.id, 1, 'success', clock.now())]);
+        assert.equal(await store.renewLeases('w1', clock.now(), LEASE_MS), 0, 'lease cleared');
+      });
+
+      it('records a retryable failure: status retrying, due again at next_attempt_at, lease cleared', async () => {
+        const j = await running((await create()).id);
+        const at = clock.now() + 10 * SECOND;
+        await complete(j.id, 'w1', 'retryable_error', { status: 'retrying', next_attempt_at: at });
+        const after = await mustGet(j.id);
+        assert.equal(after.status, 'retrying');
+        assert.equal(after.attempts, 1);
+        assert.equal(after.next_attempt_at, at);
+        assert.equal(after.last_error, 'HTTP 503');
+        assert.equal(after.last_status_code, 503);
+        assert.equal(after.completed_at, null);
+        assert.equal(await store.renewLeases('w1', clock.now(), LEASE_MS), 0, 'lease cleared');
+        clock.set(at - 1);
+        assert.deepEqual(await store.claimDue('w1', clock.now(), LEASE_MS, 10), []);
+        clock.set(at);
+        assert.deepEqual(ids(await store.claimDue('w1', clock.now(), LEASE_MS, 10)), [j.id]);
+      });
+
+      it('records a final failure: status failed, completed_at set', async () => {
+        const j = await running((await create()).id);
+        await complete(j.id, 'w1', 'permanent_error', { status: 'failed' });
+        const after = await mustGet(j.id);
+        assert.equal(after.status, 'failed');
+        assert.equal(after.completed_at, clock.now());
+        assert.equal(after.last_error, 'HTTP 400');
+        assert.equal(after.last_status_code, 400);
+        assert.equal((await store.listAttempts(j.id)).length, 1);
+      });
+
+      it('keeps a job cancelled mid-flight cancelled, still recording the attempt', async () => {
+        const j = await running((await create()).id);
+        const cancelledAt = clock.now();
+        await store.cancelJob(j.id, cancelledAt);
+        clock.advance(100);
+        await complete(j.id, 'w1', 'success', { status: 'success' });
+        const after = await mustGet(j.id);
+        assert.equal(after.status, 'cancelled');
+        assert.equal(after.completed_at, cancelledAt);
+        assert.equal(after.attempts, 1);
+        assert.equal(after.last_status_code, 200);
+        assert.equal((await store.listAttempts(j.id)).length, 1);
+      });
+
+      it('does not change the status when the owner lost the lease to another dispatcher', async () => {
+        const j = await running((await create()).id, 'w1');
+        clock.advance(LEASE_MS + 1);
+        assert.equal(await store.recoverLeases(clock.now()), 1);
+        await claimOnly(j.id, 'w2');
+        await store.markRunning([j.id], 'w2', clock.now());
+        await complete(j.id, 'w1', 'permanent_error', { status: 'failed' });
+        const after = await mustGet(j.id);
+        assert.equal(after.status, 'running', 'w2 still delivers it');
+        assert.equal(after.attempts, 1);
+        assert.equal(await store.renewLeases('w2', clock.now(), LEASE_MS), 1, 'w2 keeps its lease');
+        await complete(j.id, 'w2', 'success', { status: 'success' });
+        assert.equal((await mustGet(j.id)).status, 'success');
+        assert.equal((await store.listAttempts(j.id)).length, 2);
+      });
+
+      it('does not change the status from a stale attempt after the same owner claimed the job again', async () => {
+        const j = await running((await create()).id, 'w1');
+        clock.advance(LEASE_MS + 1);
+        await store.recoverLeases(clock.now());
+        await claimOnly(j.id, 'w1'); // held again, not yet running
+        await complete(j.id, 'w1', 'success', { status: 'success' });
+        const after = await mustGet(j.id);
+        assert.equal(after.status, 'queued');
+        assert.equal(after.attempts, 1);
+        assert.equal(await store.renewLeases('w1', clock.now(), LEASE_MS), 1, 'still held');
+      });
+
+      it('applies many completions in one call', async () => {
+        const made: Job[] = [];
+        for (let i = 0; i < 3; i++) made.push(await create());
+        await store.claimDue('w1', clock.now(), LEASE_MS, 10);
+        await store.markRunning(ids(made), 'w1', clock.now());
+        const steps: NextStep[] = [{ status: 'success' }, { status: 'failed' }, { status: 'retrying', next_attempt_at: clock.now() + SECOND }];
+        const outcomes: AttemptOutcome[] = ['success', 'permanent_error', 'retryable_error'];
+        await store.completeAttempts(
+          made.map((j, i) => ({ attempt: attemptOf(j.id, 1, outcomes[i]!, clock.now()), owner: 'w1', next: steps[i]! })),
+          clock.now(),
+        );
+        const statuses = await Promise.all(made.map(async (j) => (await mustGet(j.id)).status));
+        assert.deepEqual(statuses, ['success', 'failed', 'retrying']);
+      });
+
+      it('skips the attempt of a job that no longer exists without failing the others', async () => {
+        const gone = await running((await create()).id);
+        await store.cancelJob(gone.id, clock.now());
+        clock.advance(1);
+        assert.equal(await store.pruneTerminal(clock.now(), 10), 1);
+        const live = await running((await create()).id);
+        await store.completeAttempts(
+          [
+            { attempt: attemptOf(gone.id, 1, 'success', clock.now()), owner: 'w1', next: { status: 'success' } },
+            { attempt: attemptOf(live.id, 1, 'success', clock.now()), owner: 'w1', next: { status: 'success' } },
+          ],
+          clock.now(),
+        );
+        assert.equal(await store.getJob(gone.id), null);
+        assert.equal((await mustGet(live.id)).status, 'success');
+      });
+    });
+
+    // ── release / renewLeases / recoverLeases / promoteDue ─────────────────────────────────────
+    describe('release', () => {
+      it('gives a running job back as queued when it has made no attempts', async () => {
+        const j = await running((await create()).id);
+        await store.release([j.id], 'w1', clock.now());
+        const after = await mustGet(j.id);
+        assert.equal(after.status, 'queued');
+        assert.deepEqual(ids(await store.claimDue('w2', clock.now(), LEASE_MS, 10)), [j.id]);
+      });
+
+      it('gives a running job back as retrying when it has made attempts', async () => {
+        const j = await running((await create()).id);
+        await complete(j.id, 'w1', 'retryable_error', { status: 'retrying', next_attempt_at: clock.now() });
+        await running(j.id);
+        await store.release([j.id], 'w1', clock.now());
+        assert.equal((await mustGet(j.id)).status, 'retrying');
+        assert.deepEqual(ids(await store.claimDue('w2', clock.now(), LEASE_MS, 10)), [j.id]);
+      });
+
+      it('gives a held waiting job back with its status', async () => {
+        const j = await create();
+        await claimOnly(j.id, 'w1');
+        await store.release([j.id], 'w1', clock.now());
+        assert.equal((await mustGet(j.id)).status, 'queued');
+        assert.equal(await store.nextDueAt(), j.run_at);
+      });
+
+      it('moves the due time (and a retrying job next attempt) to dueAt', async () => {
+        const q = await create();
+        const r = await running((await create()).id);
+        await complete(r.id, 'w1', 'retryable_error', { status: 'retrying', next_attempt_at: clock.now() });
+        await store.claimDue('w1', clock.now(), LEASE_MS, 10);
+        await store.markRunning([r.id], 'w1', clock.now());
+        const dueAt = clock.now() + 30 * SECOND;
+        await store.release([q.id, r.id], 'w1', clock.now(), dueAt);
+        assert.equal((await mustGet(q.id)).next_attempt_at, null);
+        const rAfter = await mustGet(r.id);
+        assert.equal(rAfter.status, 'retrying');
+        assert.equal(rAfter.next_attempt_at, dueAt);
+        assert.equal(await store.nextDueAt(), dueAt);
+        clock.set(dueAt - 1);
+        assert.deepEqual(await store.claimDue('w1', clock.now(), LEASE_MS, 10), []);
+        clock.set(dueAt);
+        assert.deepEqual(new Set(ids(await store.claimDue('w1', clock.now(), LEASE_MS, 10))), new Set([q.id, r.id]));
+      });
+
+      it('only gives back jobs the owner holds', async () => {
+        const j = await running((await create()).id, 'w1');
+        await store.release([j.id], 'w2', clock.now());
+        assert.equal((await mustGet(j.id)).status, 'running');
+        assert.equal(await store.renewLeases('w1', clock.now(), LEASE_MS), 1);
+      });
+    });
+
+    describe('renewLeases', () => {
+      it('extends every lease the owner holds and returns how many', async () => {
+        for (let i = 0; i < 3; i++) await create();
+        await store.claimDue('w1', clock.now(), LEASE_MS, 2);
+        await store.claimDue('w2', clock.now(), LEASE_MS, 10);
+        clock.advance(LEASE_MS - SECOND);
+        assert.equal(await store.renewLeases('w1', clock.now(), LEASE_MS), 2);
+        assert.equal(await store.renewLeases('nobody', clock.now(), LEASE_MS), 0);
+        clock.advance(2 * SECOND); // w2's lease has expired, w1's has not
+        assert.equal(await store.recoverLeases(clock.now()), 1);
+        clock.advance(LEASE_MS);
+        assert.equal(await store.recoverLeases(clock.now()), 2);
+      });
+    });
+
+    describe('recoverLeases', () => {
+      it('frees only leases that expired before now and returns how many', async () => {
+        const a = await running((await create()).id, 'w1');
+        clock.advance(10 * SECOND);
+        const b = await create();
+        await claimOnly(b.id, 'w2');
+        clock.set(clock.now() - 10 * SECOND + LEASE_MS); // a's lease expires exactly now
+        assert.equal(await store.recoverLeases(clock.now()), 0);
+        clock.advance(1);
+        assert.equal(await store.recoverLeases(clock.now()), 1);
+        const aAfter = await mustGet(a.id);
+        assert.equal(aAfter.status, 'queued');
+        assert.equal(await store.renewLeases('w2', clock.now(), LEASE_MS), 1, 'b still held');
+      });
+
+      it('makes a recovered running job due now: retrying if it made attempts, else queued', async () => {
+        const fresh = await running((await create()).id, 'w1');
+        const tried = await running((await create()).id, 'w1');
+        await complete(tried.id, 'w1', 'retryable_error', { status: 'retrying', next_attempt_at: clock.now() });
+        await running(tried.id, 'w1');
+        clock.advance(LEASE_MS + HOUR);
+        assert.equal(await store.recoverLeases(clock.now()), 2);
+        const f = await mustGet(fresh.id);
+        const t = await mustGet(tried.id);
+        assert.equal(f.status, 'queued');
+        assert.equal(t.status, 'retrying');
+        assert.equal(t.next_attempt_at, clock.now());
+        assert.equal(await store.nextDueAt(), clock.now());
+        const again = await store.claimDue('w2', clock.now(), LEASE_MS, 10);
+        assert.deepEqual(new Set(ids(again)), new Set([fresh.id, tried.id]), 'delivered again');
+      });
+
+      it('keeps the status of a recovered job that was held but not running', async () => {
+        const j = await create({ run_at: clock.now() - SECOND });
+        await claimOnly(j.id, 'w1');
+        clock.advance(LEASE_MS + 1);
+        assert.equal(await store.recoverLeases(clock.now()), 1);
+        assert.equal((await mustGet(j.id)).status, 'queued');
+        assert.equal(await store.nextDueAt(), j.run_at);
+      });
+
+      it('frees every held job with all, expired or not', async () => {
+        const a = await running((await create()).id, 'w1');
+        const b = await create();
+        await claimOnly(b.id, 'w2');
+        assert.equal(await store.recoverLeases(clock.now(), { all: true }), 2);
+        assert.equal((await mustGet(a.id)).status, 'queued');
+        assert.equal(await store.recoverLeases(clock.now(), { all: true }), 0);
+        assert.equal((await store.claimDue('w3', clock.now(), LEASE_MS, 10)).length, 2);
+      });
+    });
+
+    describe('promoteDue', () => {
+      it('promotes scheduled jobs whose run_at has passed and returns how many', async () => {
+        const now = clock.now();
+        const a = await create({ run_at: now + SECOND });
+        const b = await create({ run_at: now + 2 * SECOND });
+        const c = await create({ run_at: now + 3 * SECOND });
+        clock.advance(2 * SECOND);
+        assert.equal(await store.promoteDue(clock.now()), 2);
+        assert.equal((await mustGet(a.id)).status, 'queued');
+        assert.equal((await mustGet(b.id)).status, 'queued');
+        assert.equal((await mustGet(c.id)).status, 'scheduled');
+        assert.equal((await mustGet(b.id)).updated_at, clock.now());
+        assert.equal(await store.promoteDue(clock.now()), 0);
+      });
+    });
+
+    // ── commands ───────────────────────────────────────────────────────────────────────────────
+    describe('cancelJob', () => {
+      for (const status of ['scheduled', 'queued', 'running', 'retrying'] as const) {
+        it(`cancels a ${status} job: status cancelled, completed_at set, lease cleared`, async () => {
+          const j = await jobIn(status);
+          clock.advance(SECOND);
+          const r = await store.cancelJob(j.id, clock.now());
+          assert.equal(r.kind, 'ok');
+          assert.ok(r.kind === 'ok');
+          assert.equal(r.job.status, 'cancelled');
+          assert.equal(r.job.completed_at, clock.now());
+          assert.equal(r.job.updated_at, clock.now());
+          assert.deepEqual(await store.getJob(j.id), r.job);
+          assert.equal(await store.renewLeases('w1', clock.now(), LEASE_MS), 0);
+          clock.advance(HOUR);
+          assert.deepEqual(await store.claimDue('w1', clock.now(), LEASE_MS, 10), []);
+        });
+      }
+
+      it('cancels a job held in a dispatcher memory', async () => {
+        const j = await create();
+        await claimOnly(j.id, 'w1');
+        const r = await store.cancelJob(j.id, clock.now());
+        assert.equal(r.kind, 'ok');
+        assert.equal(await store.renewLeases('w1', clock.now(), LEASE_MS), 0);
+      });
+
+      for (const status of ['success', 'failed', 'cancelled'] as const) {
+        it(`refuses to cancel a ${status} job with a conflict`, async () => {
+          const j = await jobIn(status);
+          clock.advance(SECOND);
+          const r = await store.cancelJob(j.id, clock.now());
+          assert.deepEqual(r, { kind: 'conflict', job: j });
+          assert.deepEqual(await store.getJob(j.id), j);
+        });
+      }
+
+      it('answers not_found for an unknown job', async () => {
+        assert.deepEqual(await store.cancelJob(uuidv7(), clock.now()), { kind: 'not_found' });
+      });
+    });
+
+    describe('retryJob', () => {
+      for (const status of ['failed', 'cancelled'] as const) {
+        it(`requeues a ${status} job with a fresh attempt budget, due now, keeping its history`, async () => {
+          const j = await jobIn(status);
+          const historyBefore = await store.listAttempts(j.id);
+          clock.advance(HOUR);
+          const r = await store.retryJob(j.id, clock.now());
+          assert.ok(r.kind === 'ok', `got ${r.kind}`);
+          assert.equal(r.job.status, 'queued');
+          assert.equal(r.job.attempts, 0);
+          assert.equal(r.job.completed_at, null);
+          assert.equal(r.job.last_error, j.last_error);
+          assert.equal(r.job.updated_at, clock.now());
+          assert.deepEqual(await store.getJob(j.id), r.job);
+          assert.deepEqual(await store.listAttempts(j.id), historyBefore);
+          assert.equal(await store.nextDueAt(), clock.now());
+          assert.deepEqual(ids(await store.claimDue('w9', clock.now(), LEASE_MS, 10)), [j.id]);
+        });
+      }
+
+      it('keeps last_error of a failed job it requeues', async () => {
+        const j = await jobIn('failed');
+        assert.equal(j.last_error, 'HTTP 400');
+        const r = await store.retryJob(j.id, clock.now());
+        assert.ok(r.kind === 'ok');
+        assert.equal(r.job.last_error, 'HTTP 400');
+      });
+
+      for (const status of ['scheduled', 'queued', 'running', 'retrying', 'success'] as const) {
+        it(`refuses to retry a ${status} job with a conflict`, async () => {
+          const j = await jobIn(status);
+          const r = await store.retryJob(j.id, clock.now());
+          assert.deepEqual(r, { kind: 'conflict', job: j });
+          assert.deepEqual(await store.getJob(j.id), j);
+        });
+      }
+
+      it('answers not_found for an unknown job', async () => {
+        assert.deepEqual(await store.retryJob(uuidv7(), clock.now()), { kind: 'not_found' });
+      });
+    });
+
+    // ── housekeeping ───────────────────────────────────────────────────────────────────────────
+    describe('pruneTerminal', () => {
+      it('deletes terminal jobs completed before the cutoff, with their attempts, and leaves the rest', async () => {
+        const old = [await jobIn('success'), await jobIn('failed'), await jobIn('cancelled')];
+        const waiting = [await jobIn('scheduled'), await jobIn('queued'), await jobIn('running'), await jobIn('retrying')];
+        clock.advance(HOUR);
+        const recent = await jobIn('success');
+        const removed = await store.pruneTerminal(clock.now(), 100);
+        assert.equal(removed, 3);
+        for (const j of old) {
+          assert.equal(await store.getJob(j.id), null);
+          assert.deepEqual(await store.listAttempts(j.id), []);
+        }
+        for (const j of [...waiting, recent]) assert.ok(await store.getJob(j.id));
+        assert.equal((await store.listAttempts(waiting[3]!.id)).length, 1, 'a waiting job keeps its attempts');
+        assert.equal((await store.listAttempts(recent.id)).length, 1);
+      });
+
+      it('deletes at most limit jobs per call', async () => {
+        for (let i = 0; i < 5; i++) await jobIn('success');
+        clock.advance(1);
+        assert.equal(await store.pruneTerminal(clock.now(), 2), 2);
+        assert.equal(await store.pruneTerminal(clock.now(), 2), 2);
+        assert.equal(await store.pruneTerminal(clock.now(), 2), 1);
+        assert.equal(await store.pruneTerminal(clock.now(), 2), 0);
+      });
+
+      it('keeps a retried job that was once terminal', async () => {
+        const j = await jobIn('failed');
+        await store.retryJob(j.id, clock.now());
+        clock.advance(HOUR);
+        assert.equal(await store.pruneTerminal(clock.now(), 100), 0);
+      });
+    });
+
+    describe('pruneExpiredKeys', () => {
+      it('deletes idempotency and dedupe records that expired and returns how many', async () => {
+        const now = clock.now();
+        await create({ idempotency_key: 'short', idempotency_hash: 'h', idempotency_expires_at: now + SECOND });
+        await create({ dedupe_hash: 'short', dedupe_expires_at: now + SECOND });
+        const long = await create({
+          idempotency_key: 'long', idempotency_hash: 'h', idempotency_expires_at: now + HOUR,
+          dedupe_hash: 'long', dedupe_expires_at: now + HOUR,
+        });
+        assert.equal(await store.pruneExpiredKeys(now), 0);
+        clock.advance(SECOND);
+        assert.equal(await store.pruneExpiredKeys(clock.now()), 2);
+        assert.equal(await store.pruneExpiredKeys(clock.now()), 0);
+        // The unexpired records still answer.
+        const [r] = await store.createJobs(
+          [newJob(clock.now(), { idempotency_key: 'long', idempotency_hash: 'h', idempotency_expires_at: now + HOUR })],
+          clock.now(),
+        );
+        assert.equal(expectJob(r, 'idempotent_replay').id, long.id);
+        const [d] = await store.createJobs([newJob(clock.now(), { dedupe_hash: 'long', dedupe_expires_at: now + HOUR })], clock.now());
+        assert.equal(expectJob(d, 'deduplicated').id, long.id);
+        // The expired ones are gone: the same key makes a new job.
+        const [n] = await store.createJobs(
+          [newJob(clock.now(), { idempotency_key: 'short', idempotency_hash: 'h', idempotency_expires_at: clock.now() + HOUR })],
+          clock.now(),
+        );
+        assert.equal(n?.kind, 'created');
+      });
+    });
+  });
+}

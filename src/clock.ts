@@ -14,10 +14,13 @@ export interface Clock {
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimer(ms, fn) {
-    const t = setTimeout(fn, Math.max(0, ms));
+    // setTimeout fires at once past 2^31-1 ms; callers re-arm when woken early (see Scheduler)
+    const t = setTimeout(fn, Math.min(MAX_TIMER_MS, Math.max(0, ms)));
     t.unref?.();
     return { cancel: () => clearTimeout(t) };
   },

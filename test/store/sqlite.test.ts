@@ -33,20 +33,49 @@ storeContract('sqlite', async () => {
   };
 });
 
-/** Runs a module script in a fresh Node process (with tsx) and returns its stdout, exit code and signal. */
-function runNode(script: string, env: Record<string, string>): Promise<{ stdout: string; stderr: string; code: number | null; signal: string | null }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ stdout, stderr, code, signal }));
+interface NodeRun {
+  /** Writes a line to the child's stdin. */
+  send(line: string): void;
+  /** Resolves once the child has written `text` to stdout. */
+  saw(text: string): Promise<void>;
+  done: Promise<{ stdout: string; stderr: string; code: number | null; signal: string | null }>;
+}
+
+/** Runs a module script in a fresh Node process (with tsx), talking to it over stdin/stdout. */
+function startNode(script: string, env: Record<string, string>): NodeRun {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    env: { ...process.env, ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
   });
+  let stdout = '';
+  let stderr = '';
+  const watchers: { text: string; resolve: () => void }[] = [];
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+    for (const w of watchers.splice(0)) {
+      if (stdout.includes(w.text)) w.resolve();
+      else watchers.push(w);
+    }
+  });
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const done = new Promise<{ stdout: string; stderr: string; code: number | null; signal: string | null }>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      for (const w of watchers.splice(0)) w.resolve();
+      resolve({ stdout, stderr, code, signal });
+    });
+  });
+  return {
+    send: (line) => void child.stdin.write(`${line}\n`),
+    saw: (text) => new Promise<void>((resolve) => (stdout.includes(text) ? resolve() : watchers.push({ text, resolve }))),
+    done,
+  };
+}
+
+function runNode(script: string, env: Record<string, string>): NodeRun['done'] {
+  const run = startNode(script, env);
+  run.send('');
+  return run.done;
 }
 
 describe('SQLite driver', () => {
@@ -77,6 +106,7 @@ describe('SQLite driver', () => {
     const normal = openStore({ synchronous: 'NORMAL' });
     assert.equal(normal.settings().synchronous, 1);
     assert.equal(full.driver, 'sqlite');
+    await full.ping(); // answers before migrate, for /readyz on a fresh file
   });
 
   it('records each migration once and applies nothing on a second run', async () => {
@@ -215,28 +245,40 @@ describe('SQLite driver', () => {
   it('claims each job once across two processes claiming at the same time', async () => {
     const store = openStore();
     await store.migrate();
-    const total = 600;
+    const total = 1000;
     const inputs = Array.from({ length: total }, () => newJob(clock.now()));
-    for (let i = 0; i < total; i += 100) await store.createJobs(inputs.slice(i, i + 100), clock.now());
+    for (let i = 0; i < total; i += 500) await store.createJobs(inputs.slice(i, i + 500), clock.now());
 
     const script = (owner: string) => `
+      import { once } from 'node:events';
       import { openSqliteStore } from ${JSON.stringify(STORE_MODULE)};
       const store = openSqliteStore({ path: process.env.DB_PATH });
+      await store.ping();
+      process.stdout.write('ready;');
+      await once(process.stdin, 'data'); // both start claiming together
       const ids = [];
       for (;;) {
         const claimed = await store.claimDue(${JSON.stringify(owner)}, ${clock.now()}, 30000, 5);
         if (claimed.length === 0) break;
         await store.markRunning(claimed.map((j) => j.id), ${JSON.stringify(owner)}, ${clock.now()});
         ids.push(...claimed.map((j) => j.id));
+        await new Promise((r) => setTimeout(r, 1)); // a dispatcher does work between claims
       }
       await store.close();
       process.stdout.write(JSON.stringify(ids));
+      process.exit(0);
     `;
-    const [p, q] = await Promise.all([runNode(script('p'), { DB_PATH: path }), runNode(script('q'), { DB_PATH: path })]);
+    const runs = [startNode(script('p'), { DB_PATH: path }), startNode(script('q'), { DB_PATH: path })];
+    await Promise.all(runs.map((r) => r.saw('ready;')));
+    for (const r of runs) r.send('go');
+    const [p, q] = await Promise.all(runs.map((r) => r.done));
+    assert.ok(p && q);
+    const parse = (out: string) => JSON.parse(out.slice('ready;'.length)) as string[];
     assert.equal(p.code, 0, p.stderr);
     assert.equal(q.code, 0, q.stderr);
-    const pIds = JSON.parse(p.stdout) as string[];
-    const qIds = JSON.parse(q.stdout) as string[];
+    const pIds = parse(p.stdout);
+    const qIds = parse(q.stdout);
+    assert.ok(pIds.length > 0 && qIds.length > 0, `both processes claimed (p ${pIds.length}, q ${qIds.length})`);
     const both = new Set([...pIds, ...qIds]);
     assert.equal(pIds.length + qIds.length, total, 'no job claimed twice');
     assert.equal(both.size, total, 'every job claimed');

@@ -1,0 +1,137 @@
+// Versioned schema migrations for the SQLite driver. Append new versions; never edit an applied one.
+// Each runs in its own IMMEDIATE transaction with its row in schema_migrations, so a crash mid-way
+// leaves the previous version intact and two processes starting together apply each version once.
+
+import type Database from 'better-sqlite3';
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+// The partial-index predicates are repeated verbatim in the driver's queries: SQLite only uses a
+// partial index when the query's WHERE contains the index's terms as written.
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'jobs, attempts, idempotency and dedupe keys',
+    sql: `
+      CREATE TABLE jobs (
+        id                  TEXT    NOT NULL PRIMARY KEY,
+        tenant_id           TEXT    NOT NULL,
+        type                TEXT    NOT NULL,
+        status              TEXT    NOT NULL CHECK (status IN
+                              ('scheduled','queued','running','retrying','success','failed','cancelled')),
+        payload_json        TEXT    NOT NULL,
+        dest_url            TEXT    NOT NULL,
+        dest_method         TEXT    NOT NULL CHECK (dest_method IN ('POST','PUT','PATCH','DELETE')),
+        dest_timeout_ms     INTEGER NOT NULL,
+        dest_headers_json   TEXT    NOT NULL,
+        retry_max_attempts  INTEGER NOT NULL,
+        retry_base_delay_ms INTEGER NOT NULL,
+        retry_max_delay_ms  INTEGER NOT NULL,
+        rate_limit_rps      REAL,
+        rate_limit_burst    INTEGER,
+        run_at              INTEGER NOT NULL,
+        due_at              INTEGER NOT NULL,
+        attempts            INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at     INTEGER,
+        last_error          TEXT,
+        last_status_code    INTEGER,
+        idempotency_key     TEXT,
+        dedupe_key          TEXT,
+        lease_owner         TEXT,
+        lease_expires_at    INTEGER,
+        created_at          INTEGER NOT NULL,
+        updated_at          INTEGER NOT NULL,
+        completed_at        INTEGER
+      ) STRICT;
+
+      -- claimDue and nextDueAt: waiting jobs no one holds, oldest due first.
+      CREATE INDEX jobs_claim ON jobs (due_at, id)
+        WHERE status IN ('scheduled','queued','retrying') AND lease_owner IS NULL;
+      -- promoteDue: only scheduled jobs, so a backlog of queued ones is never scanned.
+      CREATE INDEX jobs_scheduled ON jobs (run_at) WHERE status = 'scheduled';
+      -- listJobs, newest first, per filter combination.
+      CREATE INDEX jobs_tenant ON jobs (tenant_id, id);
+      CREATE INDEX jobs_status ON jobs (status, id);
+      CREATE INDEX jobs_tenant_status ON jobs (tenant_id, status, id);
+      CREATE INDEX jobs_type ON jobs (type, id);
+      -- recoverLeases (by expiry) and renewLeases (by owner); both cover held jobs only.
+      CREATE INDEX jobs_lease_expiry ON jobs (lease_expires_at) WHERE lease_owner IS NOT NULL;
+      CREATE INDEX jobs_lease_owner ON jobs (lease_owner) WHERE lease_owner IS NOT NULL;
+      -- pruneTerminal.
+      CREATE INDEX jobs_prune ON jobs (completed_at) WHERE status IN ('success','failed','cancelled');
+
+      CREATE TABLE attempts (
+        id            INTEGER PRIMARY KEY,
+        job_id        TEXT    NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+        attempt       INTEGER NOT NULL,
+        started_at    INTEGER NOT NULL,
+        finished_at   INTEGER NOT NULL,
+        duration_ms   INTEGER NOT NULL,
+        outcome       TEXT    NOT NULL CHECK (outcome IN ('success','retryable_error','permanent_error')),
+        error_kind    TEXT,
+        status_code   INTEGER,
+        error         TEXT,
+        response_body TEXT
+      ) STRICT;
+      CREATE INDEX attempts_job ON attempts (job_id, id);
+
+      -- No foreign key to jobs: a record whose job was pruned is treated as absent, which keeps
+      -- job deletes from probing these tables.
+      CREATE TABLE idempotency_keys (
+        tenant_id    TEXT    NOT NULL,
+        key          TEXT    NOT NULL,
+        request_hash TEXT,
+        job_id       TEXT    NOT NULL,
+        expires_at   INTEGER,
+        PRIMARY KEY (tenant_id, key)
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at) WHERE expires_at IS NOT NULL;
+
+      CREATE TABLE dedupe_keys (
+        tenant_id  TEXT    NOT NULL,
+        hash       TEXT    NOT NULL,
+        job_id     TEXT    NOT NULL,
+        expires_at INTEGER,
+        PRIMARY KEY (tenant_id, hash)
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX dedupe_keys_expiry ON dedupe_keys (expires_at) WHERE expires_at IS NOT NULL;
+    `,
+  },
+];
+
+/** Applies every migration newer than the database, in order. Returns the versions applied. */
+export function migrate(db: Database.Database, migrations: readonly Migration[] = MIGRATIONS): number[] {
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS schema_migrations (
+      version    INTEGER PRIMARY KEY,
+      name       TEXT NOT NULL,
+      applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    )
+  `);
+  const current = db.prepare<[], { v: number | null }>('SELECT max(version) AS v FROM schema_migrations');
+  const record = db.prepare('INSERT INTO schema_migrations (version, name) VALUES (?, ?)');
+
+  const known = Math.max(0, ...migrations.map((m) => m.version));
+  const atStart = current.get()?.v ?? 0;
+  if (atStart > known) {
+    throw new Error(`database schema is at version ${atStart}, newer than this build knows (${known})`);
+  }
+
+  const applied: number[] = [];
+  const sorted = [...migrations].sort((a, b) => a.version - b.version);
+  for (const m of sorted) {
+    const applyOne = db.transaction(() => {
+      // Re-read inside the write lock: another process may have applied it since.
+      if ((current.get()?.v ?? 0) >= m.version) return false;
+      db.exec(m.sql);
+      record.run(m.version, m.name);
+      return true;
+    });
+    if (applyOne.immediate()) applied.push(m.version);
+  }
+  return applied;
+}

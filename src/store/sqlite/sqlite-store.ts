@@ -1,0 +1,475 @@
+// The SQLite driver of the Store contract (see ../store.ts for what each method promises).
+// better-sqlite3 is synchronous: every method does its work in one statement or one transaction and
+// returns a settled Promise, so callers are written the same way for the future PostgreSQL driver.
+// Write transactions are BEGIN IMMEDIATE: a deferred one that reads first could fail with
+// SQLITE_BUSY_SNAPSHOT (no busy wait) when another process writes between its read and its write.
+
+import Database from 'better-sqlite3';
+import type { Attempt } from '../../domain/attempt.js';
+import { JOB_STATUSES, type CreateOutcome, type Job, type JobStatus, type NewJob } from '../../domain/job.js';
+import type { AttemptCompletion, ClaimedJob, CommandResult, ListFilter, Page, Store } from '../store.js';
+import { migrate } from './migrations.js';
+import {
+  attemptInsertParams,
+  jobInsertParams,
+  newJobToJob,
+  rowToAttempt,
+  rowToClaimedJob,
+  rowToJob,
+  type AttemptRow,
+  type JobRow,
+} from './rows.js';
+
+export interface SqliteStoreOptions {
+  path: string;
+  /** FULL survives power loss (an fsync per commit); NORMAL survives a process crash only. */
+  synchronous?: 'FULL' | 'NORMAL';
+  /** How long a statement waits for another connection's write lock before failing. */
+  busyTimeoutMs?: number;
+}
+
+export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
+  return new SqliteStore(opts);
+}
+
+// Repeated verbatim where a partial index must be usable (SQLite matches index predicates by text).
+// Those queries name their index (INDEXED BY): without statistics the planner prefers jobs_status
+// for `status IN (...)` and then sorts every waiting job; INDEXED BY also fails loudly at prepare
+// time if a predicate ever drifts from its index.
+const WAITING = `status IN ('scheduled','queued','retrying')`;
+const TERMINAL = `status IN ('success','failed','cancelled')`;
+const HELD = `(status = 'running' AND lease_owner = @owner)`;
+// A running job given back without an attempt result: retrying if it has made attempts, else queued.
+const GIVEN_BACK_STATUS = `CASE WHEN status = 'running' THEN (CASE WHEN attempts > 0 THEN 'retrying' ELSE 'queued' END) ELSE status END`;
+
+const MAX_LIST_LIMIT = 1000;
+
+type Stmt<P extends unknown[] | object = unknown[], R = unknown> = Database.Statement<P, R>;
+type Named = Record<string, unknown>;
+
+interface Statements {
+  insertJob: Stmt<Named>;
+  getJob: Stmt<[string], JobRow>;
+  findIdempotency: Stmt<[string, string, number], JobRow & { k_request_hash: string | null }>;
+  findDedupe: Stmt<[string, string, number], JobRow>;
+  putIdempotency: Stmt<Named>;
+  putDedupe: Stmt<Named>;
+  listAttempts: Stmt<[string], AttemptRow>;
+  countByStatus: Stmt<[], { status: JobStatus; n: number }>;
+  claim: Stmt<Named, JobRow>;
+  nextDueAt: Stmt<[], number>;
+  markRunning: Stmt<Named>;
+  insertAttempt: Stmt<Named>;
+  completeAttempt: Stmt<Named>;
+  release: Stmt<Named>;
+  renewLeases: Stmt<Named>;
+  recoverExpired: Stmt<Named>;
+  recoverAll: Stmt<Named>;
+  promoteDue: Stmt<Named>;
+  cancel: Stmt<Named, JobRow>;
+  retry: Stmt<Named, JobRow>;
+  pruneTerminal: Stmt<Named>;
+  pruneIdempotency: Stmt<[number]>;
+  pruneDedupe: Stmt<[number]>;
+}
+
+export class SqliteStore implements Store {
+  readonly driver = 'sqlite' as const;
+  private readonly db: Database.Database;
+  private stmts: Statements | null = null;
+  private pingStmt: Stmt | null = null;
+  private readonly listStmts = new Map<string, Stmt<Named, JobRow>>();
+
+  private readonly createTx: (jobs: NewJob[], now: number) => CreateOutcome[];
+  private readonly completeTx: (completions: AttemptCompletion[], now: number) => void;
+  private readonly markRunningTx: (ids: string[], owner: string, now: number) => void;
+  private readonly releaseTx: (ids: string[], owner: string, now: number, dueAt: number | null) => void;
+  private readonly commandTx: (stmt: Stmt<Named, JobRow>, id: string, now: number) => CommandResult;
+  private readonly pruneKeysTx: (now: number) => number;
+
+  constructor(opts: SqliteStoreOptions) {
+    // `timeout` is SQLite's busy_timeout.
+    this.db = new Database(opts.path, { timeout: opts.busyTimeoutMs ?? 5000 });
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma(`synchronous = ${opts.synchronous === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
+
+    const immediate = <A extends unknown[], R>(fn: (...args: A) => R): ((...args: A) => R) => {
+      const tx = this.db.transaction(fn);
+      return (...args: A) => tx.immediate(...args) as R;
+    };
+    this.createTx = immediate((jobs: NewJob[], now: number) => this.createInTx(jobs, now));
+    this.completeTx = immediate((completions: AttemptCompletion[], now: number) => {
+      const s = this.q;
+      for (const c of completions) {
+        s.insertAttempt.run(attemptInsertParams(c.attempt));
+        s.completeAttempt.run(completionParams(c, now));
+      }
+    });
+    this.markRunningTx = immediate((ids: string[], owner: string, now: number) => {
+      const s = this.q;
+      for (const id of ids) s.markRunning.run({ id, owner, now });
+    });
+    this.releaseTx = immediate((ids: string[], owner: string, now: number, dueAt: number | null) => {
+      const s = this.q;
+      for (const id of ids) s.release.run({ id, owner, now, due_at: dueAt });
+    });
+    this.commandTx = immediate((stmt: Stmt<Named, JobRow>, id: string, now: number): CommandResult => {
+      const changed = stmt.get({ id, now });
+      if (changed) return { kind: 'ok', job: rowToJob(changed) };
+      const current = this.q.getJob.get(id);
+      return current ? { kind: 'conflict', job: rowToJob(current) } : { kind: 'not_found' };
+    });
+    this.pruneKeysTx = immediate((now: number) => {
+      const s = this.q;
+      return s.pruneIdempotency.run(now).changes + s.pruneDedupe.run(now).changes;
+    });
+  }
+
+  async migrate(): Promise<void> {
+    migrate(this.db);
+  }
+
+  async ping(): Promise<void> {
+    // Its own statement: it must answer before migrate() too, when the others cannot be prepared.
+    this.pingStmt ??= this.db.prepare('SELECT 1');
+    this.pingStmt.get();
+  }
+
+  /** This connection's settings, for diagnostics and tests. synchronous: 1 NORMAL, 2 FULL. */
+  settings(): { journal_mode: string; synchronous: number; foreign_keys: number; busy_timeout: number } {
+    const get = (name: string) => this.db.pragma(name, { simple: true });
+    return {
+      journal_mode: String(get('journal_mode')),
+      synchronous: Number(get('synchronous')),
+      foreign_keys: Number(get('foreign_keys')),
+      busy_timeout: Number(get('busy_timeout')),
+    };
+  }
+
+  async close(): Promise<void> {
+    if (!this.db.open) return;
+    this.db.close();
+  }
+
+  // ── intake ───────────────────────────────────────────────────────────────────────────────────
+
+  async createJobs(jobs: NewJob[], now: number): Promise<CreateOutcome[]> {
+    if (jobs.length === 0) return [];
+    return this.createTx(jobs, now);
+  }
+
+  private createInTx(jobs: NewJob[], now: number): CreateOutcome[] {
+    const s = this.q;
+    const out: CreateOutcome[] = [];
+    for (const j of jobs) {
+      if (j.idempotency_key !== null) {
+        const prior = s.findIdempotency.get(j.tenant_id, j.idempotency_key, now);
+        if (prior) {
+          out.push(
+            prior.k_request_hash === j.idempotency_hash
+              ? { kind: 'idempotent_replay', job: rowToJob(prior) }
+              : { kind: 'idempotency_conflict', job_id: prior.id },
+          );
+          continue;
+        }
+      }
+      if (j.dedupe_hash !== null) {
+        const original = s.findDedupe.get(j.tenant_id, j.dedupe_hash, now);
+        if (original) {
+          if (j.idempotency_key !== null) this.putIdempotency(j, original.id);
+          out.push({ kind: 'deduplicated', job: rowToJob(original) });
+          continue;
+        }
+      }
+      const status: JobStatus = j.run_at > now ? 'scheduled' : 'queued';
+      s.insertJob.run(jobInsertParams(j, status, now));
+      if (j.idempotency_key !== null) this.putIdempotency(j, j.id);
+      if (j.dedupe_hash !== null) {
+        s.putDedupe.run({ tenant_id: j.tenant_id, hash: j.dedupe_hash, job_id: j.id, expires_at: j.dedupe_expires_at });
+      }
+      out.push({ kind: 'created', job: newJobToJob(j, status, now) });
+    }
+    return out;
+  }
+
+  private putIdempotency(j: NewJob, jobId: string): void {
+    this.q.putIdempotency.run({
+      tenant_id: j.tenant_id,
+      key: j.idempotency_key,
+      request_hash: j.idempotency_hash,
+      job_id: jobId,
+      expires_at: j.idempotency_expires_at,
+    });
+  }
+
+  // ── reads ────────────────────────────────────────────────────────────────────────────────────
+
+  async getJob(id: string): Promise<Job | null> {
+    const row = this.q.getJob.get(id);
+    return row ? rowToJob(row) : null;
+  }
+
+  async listJobs(filter: ListFilter, limit: number, cursor: string | null): Promise<Page<Job>> {
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
+      throw new RangeError(`limit must be an integer in 1..${MAX_LIST_LIMIT}, got ${limit}`);
+    }
+    const params: Named = { limit: limit + 1 };
+    const where: string[] = [];
+    let key = '';
+    if (filter.tenant_id !== undefined) {
+      where.push('tenant_id = @tenant_id');
+      params.tenant_id = filter.tenant_id;
+      key += 't';
+    }
+    if (filter.status !== undefined) {
+      where.push('status = @status');
+      params.status = filter.status;
+      key += 's';
+    }
+    if (filter.type !== undefined) {
+      where.push('type = @type');
+      params.type = filter.type;
+      key += 'y';
+    }
+    // The cursor is the last id of the previous page; ids sort by creation time, so any string is
+    // a sound bound and jobs created while walking (larger ids) never reappear.
+    if (cursor !== null) {
+      where.push('id < @cursor');
+      params.cursor = cursor;
+      key += 'c';
+    }
+    let stmt = this.listStmts.get(key);
+    if (!stmt) {
+      const sql = `SELECT * FROM jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT @limit`;
+      stmt = this.db.prepare<Named, JobRow>(sql);
+      this.listStmts.set(key, stmt);
+    }
+    const rows = stmt.all(params);
+    const more = rows.length > limit;
+    if (more) rows.pop();
+    const last = rows[rows.length - 1];
+    return { data: rows.map(rowToJob), next_cursor: more && last ? last.id : null };
+  }
+
+  async listAttempts(jobId: string): Promise<Attempt[]> {
+    return this.q.listAttempts.all(jobId).map(rowToAttempt);
+  }
+
+  async countByStatus(): Promise<Record<JobStatus, number>> {
+    const counts = Object.fromEntries(JOB_STATUSES.map((st) => [st, 0])) as Record<JobStatus, number>;
+    for (const { status, n } of this.q.countByStatus.all()) counts[status] = n;
+    return counts;
+  }
+
+  // ── dispatch ─────────────────────────────────────────────────────────────────────────────────
+
+  async claimDue(owner: string, now: number, leaseMs: number, limit: number): Promise<ClaimedJob[]> {
+    if (limit < 1) return [];
+    const rows = this.q.claim.all({ owner, now, lease_expires_at: now + leaseMs, limit });
+    // RETURNING order is unspecified.
+    rows.sort((a, b) => a.due_at - b.due_at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return rows.map(rowToClaimedJob);
+  }
+
+  async nextDueAt(): Promise<number | null> {
+    return this.q.nextDueAt.get() ?? null;
+  }
+
+  async markRunning(ids: string[], owner: string, now: number): Promise<void> {
+    if (ids.length > 0) this.markRunningTx(ids, owner, now);
+  }
+
+  async completeAttempts(completions: AttemptCompletion[], now: number): Promise<void> {
+    if (completions.length > 0) this.completeTx(completions, now);
+  }
+
+  async release(ids: string[], owner: string, now: number, dueAt?: number): Promise<void> {
+    if (ids.length > 0) this.releaseTx(ids, owner, now, dueAt ?? null);
+  }
+
+  async renewLeases(owner: string, now: number, leaseMs: number): Promise<number> {
+    return this.q.renewLeases.run({ owner, lease_expires_at: now + leaseMs }).changes;
+  }
+
+  async recoverLeases(now: number, opts?: { all?: boolean }): Promise<number> {
+    const stmt = opts?.all ? this.q.recoverAll : this.q.recoverExpired;
+    return stmt.run({ now }).changes;
+  }
+
+  async promoteDue(now: number): Promise<number> {
+    return this.q.promoteDue.run({ now }).changes;
+  }
+
+  // ── commands ─────────────────────────────────────────────────────────────────────────────────
+
+  async cancelJob(id: string, now: number): Promise<CommandResult> {
+    return this.commandTx(this.q.cancel, id, now);
+  }
+
+  async retryJob(id: string, now: number): Promise<CommandResult> {
+    return this.commandTx(this.q.retry, id, now);
+  }
+
+  // ── housekeeping ─────────────────────────────────────────────────────────────────────────────
+
+  async pruneTerminal(before: number, limit: number): Promise<number> {
+    if (limit < 1) return 0;
+    return this.q.pruneTerminal.run({ before, limit }).changes;
+  }
+
+  async pruneExpiredKeys(now: number): Promise<number> {
+    return this.pruneKeysTx(now);
+  }
+
+  // ── statements ───────────────────────────────────────────────────────────────────────────────
+
+  /** Prepared once, on first use (after migrate: preparing needs the tables). */
+  private get q(): Statements {
+    this.stmts ??= this.prepareAll();
+    return this.stmts;
+  }
+
+  private prepareAll(): Statements {
+    const db = this.db;
+    return {
+      insertJob: db.prepare<Named>(`
+        INSERT INTO jobs (
+          id, tenant_id, type, status, payload_json,
+          dest_url, dest_method, dest_timeout_ms, dest_headers_json,
+          retry_max_attempts, retry_base_delay_ms, retry_max_delay_ms, rate_limit_rps, rate_limit_burst,
+          run_at, due_at, idempotency_key, dedupe_key, created_at, updated_at
+        ) VALUES (
+          @id, @tenant_id, @type, @status, @payload_json,
+          @dest_url, @dest_method, @dest_timeout_ms, @dest_headers_json,
+          @retry_max_attempts, @retry_base_delay_ms, @retry_max_delay_ms, @rate_limit_rps, @rate_limit_burst,
+          @run_at, @due_at, @idempotency_key, @dedupe_key, @created_at, @updated_at
+        )`),
+      getJob: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE id = ?'),
+      // A record whose job was pruned counts as absent (the join drops it) and is overwritten.
+      findIdempotency: db.prepare<[string, string, number], JobRow & { k_request_hash: string | null }>(`
+        SELECT j.*, k.request_hash AS k_request_hash
+        FROM idempotency_keys k JOIN jobs j ON j.id = k.job_id
+        WHERE k.tenant_id = ? AND k.key = ? AND (k.expires_at IS NULL OR k.expires_at > ?)`),
+      findDedupe: db.prepare<[string, string, number], JobRow>(`
+        SELECT j.*
+        FROM dedupe_keys d JOIN jobs j ON j.id = d.job_id
+        WHERE d.tenant_id = ? AND d.hash = ? AND (d.expires_at IS NULL OR d.expires_at > ?)`),
+      putIdempotency: db.prepare<Named>(`
+        INSERT INTO idempotency_keys (tenant_id, key, request_hash, job_id, expires_at)
+        VALUES (@tenant_id, @key, @request_hash, @job_id, @expires_at)
+        ON CONFLICT (tenant_id, key) DO UPDATE SET
+          request_hash = excluded.request_hash, job_id = excluded.job_id, expires_at = excluded.expires_at`),
+      putDedupe: db.prepare<Named>(`
+        INSERT INTO dedupe_keys (tenant_id, hash, job_id, expires_at)
+        VALUES (@tenant_id, @hash, @job_id, @expires_at)
+        ON CONFLICT (tenant_id, hash) DO UPDATE SET job_id = excluded.job_id, expires_at = excluded.expires_at`),
+      listAttempts: db.prepare<[string], AttemptRow>('SELECT * FROM attempts WHERE job_id = ? ORDER BY id'),
+      countByStatus: db.prepare<[], { status: JobStatus; n: number }>(
+        'SELECT status, count(*) AS n FROM jobs GROUP BY status',
+      ),
+      claim: db.prepare<Named, JobRow>(`
+        UPDATE jobs SET
+          lease_owner = @owner,
+          lease_expires_at = @lease_expires_at,
+          status = CASE status WHEN 'scheduled' THEN 'queued' ELSE status END,
+          updated_at = CASE status WHEN 'scheduled' THEN @now ELSE updated_at END
+        WHERE id IN (
+          SELECT id FROM jobs INDEXED BY jobs_claim
+          WHERE ${WAITING} AND lease_owner IS NULL AND due_at <= @now
+          ORDER BY due_at, id
+          LIMIT @limit)
+        RETURNING *`),
+      nextDueAt: db
+        .prepare<[], number>(
+          `SELECT due_at FROM jobs INDEXED BY jobs_claim WHERE ${WAITING} AND lease_owner IS NULL ORDER BY due_at, id LIMIT 1`,
+        )
+        .pluck(),
+      markRunning: db.prepare<Named>(`
+        UPDATE jobs SET status = 'running', updated_at = @now
+        WHERE id = @id AND lease_owner = @owner AND ${WAITING}`),
+      // Inserted only while the job exists: a pruned job must not fail the whole batch.
+      insertAttempt: db.prepare<Named>(`
+        INSERT INTO attempts (job_id, attempt, started_at, finished_at, duration_ms, outcome,
+                              error_kind, status_code, error, response_body)
+        SELECT @job_id, @attempt, @started_at, @finished_at, @duration_ms, @outcome,
+               @error_kind, @status_code, @error, @response_body
+        WHERE EXISTS (SELECT 1 FROM jobs WHERE id = @job_id)`),
+      // Every SET expression reads the row as it was, so HELD is the guard for each column.
+      completeAttempt: db.prepare<Named>(`
+        UPDATE jobs SET
+          attempts = attempts + 1,
+          last_error = @error,
+          last_status_code = @status_code,
+          updated_at = @now,
+          status = CASE WHEN ${HELD} THEN @status ELSE status END,
+          completed_at = CASE WHEN ${HELD} THEN @completed_at ELSE completed_at END,
+          next_attempt_at = CASE WHEN ${HELD} THEN @next_attempt_at ELSE next_attempt_at END,
+          due_at = CASE WHEN ${HELD} AND @next_attempt_at IS NOT NULL THEN @next_attempt_at ELSE due_at END,
+          lease_owner = CASE WHEN ${HELD} THEN NULL ELSE lease_owner END,
+          lease_expires_at = CASE WHEN ${HELD} THEN NULL ELSE lease_expires_at END
+        WHERE id = @id`),
+      release: db.prepare<Named>(`
+        UPDATE jobs SET
+          status = ${GIVEN_BACK_STATUS},
+          due_at = coalesce(@due_at, due_at),
+          next_attempt_at = CASE
+            WHEN @due_at IS NOT NULL AND (status = 'retrying' OR (status = 'running' AND attempts > 0)) THEN @due_at
+            ELSE next_attempt_at END,
+          lease_owner = NULL, lease_expires_at = NULL, updated_at = @now
+        WHERE id = @id AND lease_owner = @owner`),
+      renewLeases: db.prepare<Named>(`
+        UPDATE jobs SET lease_expires_at = @lease_expires_at
+        WHERE lease_owner = @owner`),
+      recoverExpired: db.prepare<Named>(recoverSql('lease_owner IS NOT NULL AND lease_expires_at < @now')),
+      recoverAll: db.prepare<Named>(recoverSql('lease_owner IS NOT NULL')),
+      promoteDue: db.prepare<Named>(`
+        UPDATE jobs INDEXED BY jobs_scheduled SET status = 'queued', updated_at = @now
+        WHERE status = 'scheduled' AND run_at <= @now`),
+      cancel: db.prepare<Named, JobRow>(`
+        UPDATE jobs SET status = 'cancelled', completed_at = @now, updated_at = @now, next_attempt_at = NULL,
+          lease_owner = NULL, lease_expires_at = NULL
+        WHERE id = @id AND status IN ('scheduled','queued','running','retrying')
+        RETURNING *`),
+      retry: db.prepare<Named, JobRow>(`
+        UPDATE jobs SET status = 'queued', due_at = @now, attempts = 0, completed_at = NULL,
+          next_attempt_at = NULL, lease_owner = NULL, lease_expires_at = NULL, updated_at = @now
+        WHERE id = @id AND status IN ('failed','cancelled')
+        RETURNING *`),
+      // Attempts go with their job (ON DELETE CASCADE).
+      pruneTerminal: db.prepare<Named>(`
+        DELETE FROM jobs WHERE id IN (
+          SELECT id FROM jobs INDEXED BY jobs_prune WHERE ${TERMINAL} AND completed_at < @before
+          ORDER BY completed_at LIMIT @limit)`),
+      pruneIdempotency: db.prepare<[number]>(
+        'DELETE FROM idempotency_keys WHERE expires_at IS NOT NULL AND expires_at <= ?',
+      ),
+      pruneDedupe: db.prepare<[number]>('DELETE FROM dedupe_keys WHERE expires_at IS NOT NULL AND expires_at <= ?'),
+    };
+  }
+}
+
+/** A running job whose dispatcher is gone is due again now; a held waiting job keeps its due time. */
+function recoverSql(where: string): string {
+  return `
+    UPDATE jobs SET
+      status = ${GIVEN_BACK_STATUS},
+      due_at = CASE WHEN status = 'running' THEN @now ELSE due_at END,
+      next_attempt_at = CASE WHEN status = 'running' AND attempts > 0 THEN @now ELSE next_attempt_at END,
+      lease_owner = NULL, lease_expires_at = NULL, updated_at = @now
+    WHERE ${where}`;
+}
+
+function completionParams(c: AttemptCompletion, now: number): Named {
+  const next = c.next;
+  return {
+    id: c.attempt.job_id,
+    owner: c.owner,
+    now,
+    error: c.attempt.error,
+    status_code: c.attempt.status_code,
+    status: next.status,
+    completed_at: next.status === 'retrying' ? null : now,
+    next_attempt_at: next.status === 'retrying' ? next.next_attempt_at : null,
+  };
+}

@@ -30,7 +30,7 @@ export const systemClock: Clock = {
       const t = setTimeout(() => {
         signal?.removeEventListener('abort', onAbort);
         resolve();
-      }, Math.max(0, ms));
+      }, Math.min(MAX_TIMER_MS, Math.max(0, ms)));
       const onAbort = () => {
         clearTimeout(t);
         reject(signal?.reason);

@@ -1,43 +1,152 @@
-// JSON logs to stdout with pino. Secrets never reach a line: the redaction list covers every
-// place a credential or a payload could appear.
+// JSON logs to stdout with pino, and the lines PulseGate writes about jobs, from engine events.
+//
+// Two guards keep secrets and payloads out of every line:
+// - the event lines below are built field by field from the events (which carry no payload, no
+//   headers and no URL), never by spreading an object;
+// - createLogger redacts the places any other log call could put a credential or a payload.
+//   The paths are exact, not wildcards: pino's wildcard redaction costs about as much as writing
+//   the line itself, and these run on every line.
+//
+// Levels (LOG_LEVEL picks the threshold):
+//   info   attempt.finished (one line per attempt: it carries the job's new status), jobs.pruned
+//   warn   an attempt that moved its job to failed (the dead-letter queue); leases.recovered
+//   error  store.error
+//   debug  job.created, job.idempotent_replay, job.deduplicated, attempt.started, ratelimit.wait,
+//          job.status changes other than an attempt's (an attempt's is already on its line)
+//   trace  store.write
+// job.created is at debug: at 10k jobs/s it would double the volume of info lines, and every job
+// that runs gets its attempt line anyway. LOG_LEVEL=debug shows the whole life of each job.
+
 import pino, { type Logger } from 'pino';
 import type { EventBus } from './events.js';
 
+export const REDACTED_PATHS: readonly string[] = [
+  // payloads, wherever a job, an attempt or a request body is logged whole
+  'payload',
+  'payload_json',
+  'body',
+  'response_body',
+  'job.payload',
+  'job.payload_json',
+  'job.response_body',
+  'attempt.response_body',
+  'req.body',
+  'request.body',
+  // credentials in headers: ours (API keys) and the ones jobs carry to their destinations
+  'authorization',
+  'headers.authorization',
+  'headers.cookie',
+  'headers["x-api-key"]',
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-api-key"]',
+  'req.headers["idempotency-key"]',
+  'request.headers.authorization',
+  'res.headers["set-cookie"]',
+  'destination.headers',
+  'job.destination.headers',
+  // signing secrets and keys
+  'secret',
+  'signing_secret',
+  'api_key',
+  'token',
+  'password',
+  'config.SIGNING_SECRET',
+  'config.API_KEYS',
+];
+
+/**
+ * A JSON logger. Without a destination it writes to stdout (synchronously: a crash loses no line);
+ * tests pass a stream to read the lines back.
+ */
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
   return pino(
     {
       level,
       base: { service: 'pulsegate' },
       timestamp: pino.stdTimeFunctions.isoTime,
-      redact: {
-        paths: [
-          'req.headers.authorization',
-          'req.headers["idempotency-key"]',
-          'headers.authorization',
-          'payload',
-          'payload_json',
-          'body',
-          '*.payload',
-          '*.payload_json',
-          'destination.headers',
-          '*.destination.headers',
-        ],
-        censor: '[redacted]',
-      },
+      redact: { paths: [...REDACTED_PATHS], censor: '[redacted]' },
     },
     destination,
   );
 }
 
-/** One log line per job state change and per attempt, from engine events. */
+/** One log line per job state change and per attempt, from engine events. Returns an unsubscriber. */
 export function attachEventLogger(events: EventBus, logger: Logger): () => void {
   return events.on((e) => {
     switch (e.type) {
-      case 'attempt.finished':
-        logger.info(e, 'attempt finished');
+      case 'attempt.finished': {
+        const line = {
+          event: e.type,
+          job_id: e.job_id,
+          tenant_id: e.tenant_id,
+          attempt: e.attempt,
+          outcome: e.outcome,
+          error_kind: e.error_kind,
+          status_code: e.status_code,
+          duration_ms: Math.round(e.duration_ms),
+          status: e.next_status,
+          next_attempt_at: e.next_attempt_at === null ? null : new Date(e.next_attempt_at).toISOString(),
+        };
+        if (e.next_status === 'failed') logger.warn(line, 'attempt failed; job moved to the dead-letter queue');
+        else logger.info(line, 'attempt finished');
         break;
+      }
       case 'store.error':
-        logger.error(e, 'store error');
+        logger.error({ event: e.type, op: e.op, error: e.error }, 'store error');
+        break;
+      case 'leases.recovered':
+        logger.warn({ event: e.type, count: e.count }, 'freed jobs held by a dispatcher that stopped; they will be delivered again');
+        break;
+      case 'jobs.pruned':
+        logger.info({ event: e.type, count: e.count }, 'pruned jobs past retention');
+        break;
+      // the hot, detailed ones: skip building the object unless the level is on
+      case 'job.created':
+        if (logger.isLevelEnabled('debug')) {
+          logger.debug(
+            { event: e.type, job_id: e.job_id, tenant_id: e.tenant_id, status: e.status, run_at: new Date(e.run_at).toISOString() },
+            'job created',
+          );
+        }
+        break;
+      case 'job.idempotent_replay':
+        if (logger.isLevelEnabled('debug')) logger.debug({ event: e.type, job_id: e.job_id, tenant_id: e.tenant_id }, 'idempotent replay');
+        break;
+      case 'job.deduplicated':
+        if (logger.isLevelEnabled('debug')) {
+          logger.debug({ event: e.type, job_id: e.job_id, tenant_id: e.tenant_id, source: e.source }, 'duplicate job');
+        }
+        break;
+      case 'attempt.started':
+        if (logger.isLevelEnabled('debug')) {
+          logger.debug(
+            { event: e.type, job_id: e.job_id, tenant_id: e.tenant_id, attempt: e.attempt, lateness_ms: Math.round(e.lateness_ms) },
+            'attempt started',
+          );
+        }
+        break;
+      case 'job.status':
+        // running → X is on the attempt's line already
+        if (e.from !== 'running' && logger.isLevelEnabled('debug')) {
+          logger.debug(
+            { event: e.type, job_id: e.job_id, tenant_id: e.tenant_id, from: e.from, status: e.to, reason: e.reason },
+            'job status changed',
+          );
+        }
+        break;
+      case 'ratelimit.wait':
+        if (logger.isLevelEnabled('debug')) {
+          logger.debug(
+            { event: e.type, tenant_id: e.tenant_id, wait_ms: Math.round(e.wait_ms), released: e.released },
+            e.released ? 'rate limited: job back to the store until its turn' : 'rate limited: job waits for a token',
+          );
+        }
+        break;
+      case 'store.write':
+        if (logger.isLevelEnabled('trace')) {
+          logger.trace({ event: e.type, op: e.op, count: e.count, duration_ms: Math.round(e.duration_ms * 10) / 10 }, 'store write');
+        }
         break;
     }
   });

@@ -1,61 +1,284 @@
-// Prometheus metrics. They observe engine events and read gauges on scrape; the engine never
-// calls prom-client itself.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { EngineStats } from '../engine/engine.js';
+// Prometheus metrics. They observe engine events (counters, histograms) and read gauges when
+// scraped; the engine never calls prom-client itself. Every service instance has its own Registry
+// (never prom-client's global one), so two services in one process never mix their numbers.
+//
+// Cost rules:
+// - Per event: one or two label-hash lookups in prom-client (well under a microsecond each); the
+//   label objects for bounded label sets are built once here, not per event.
+// - Labels stay low-cardinality: never a job id or a URL. A `tenant` label exists only with
+//   `tenantLabels: true`, and only on counters (a histogram per tenant would multiply every bucket).
+// - pulsegate_jobs_by_status counts rows in the store, which costs a scan over millions of rows: it
+//   is refreshed at most once per `statusCountsMaxAgeMs` (default 5 s), only when scraped, and the
+//   cached value is served in between, whatever the number of scrapers.
+
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type LabelValues } from 'prom-client';
 import type { Clock } from '../clock.js';
+import { ATTEMPT_OUTCOMES, ERROR_KINDS, type AttemptOutcome, type ErrorKind } from '../domain/attempt.js';
+import { JOB_STATUSES, type JobStatus } from '../domain/job.js';
+import type { EngineStats } from '../engine/engine.js';
 import type { Store } from '../store/store.js';
+import { VERSION } from '../version.js';
 import type { EventBus } from './events.js';
 
 export interface MetricsSources {
   events: EventBus;
   engineStats: () => EngineStats;
-  store: Store;
+  store: Pick<Store, 'countByStatus'>;
   clock: Clock;
 }
 
-export function createMetrics(src: MetricsSources) {
+export interface MetricsOptions extends MetricsSources {
+  /**
+   * Adds a `tenant` label to the job and attempt counters. Off by default: turn it on only when the
+   * number of tenants is bounded (tens, not thousands), since each tenant multiplies those series.
+   */
+  tenantLabels?: boolean;
+  /** How old the cached store counts (pulsegate_jobs_by_status) may get before a scrape refreshes them. */
+  statusCountsMaxAgeMs?: number;
+}
+
+export interface Metrics {
+  registry: Registry;
+  contentType: string;
+  render(): Promise<string>;
+  /** Stops observing events (the registry keeps its last values). */
+  close(): void;
+}
+
+export const DEFAULT_STATUS_COUNTS_MAX_AGE_MS = 5000;
+
+const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+const LAG_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900];
+const STORE_WRITE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+/** The store operations the engine and intake report (store.write / store.error `op`), shown at 0 from the start. */
+const KNOWN_STORE_OPS = ['create', 'claim', 'release', 'poll', 'renew', 'engine.write', 'prune', 'count_by_status'];
+
+/** error_kind label value for an attempt without an error. */
+const NO_ERROR = 'none';
+
+export function createMetrics(o: MetricsOptions): Metrics {
   const registry = new Registry();
+  const tenants = o.tenantLabels === true;
+  const withTenant = (names: string[]): string[] => (tenants ? [...names, 'tenant'] : names);
   collectDefaultMetrics({ register: registry });
 
   new Gauge({
-    name: 'pulsegate_queue_depth',
-    help: 'Jobs waiting in the memory queue (queued plus parked for a rate-limit token)',
+    name: 'pulsegate_build_info',
+    help: 'Always 1; the version label says which PulseGate is running',
+    labelNames: ['version'],
     registers: [registry],
-    collect() {
-      this.set(src.engineStats().queued);
-    },
-  });
+  }).set({ version: VERSION }, 1);
+
+  // ── the memory queue and the workers, read from the engine when scraped ──
+  const engineGauge = (name: string, help: string, read: (s: EngineStats) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read(o.engineStats()));
+      },
+    });
+  engineGauge('pulsegate_queue_depth', 'Jobs waiting in the memory queue (queued plus parked for a rate-limit token)', (s) => s.queued);
+  engineGauge('pulsegate_queue_parked', 'Jobs in the memory queue parked until their destination has a rate-limit token', (s) => s.parked);
+  engineGauge('pulsegate_queue_capacity', 'Most jobs the memory queue holds (QUEUE_CAPACITY)', (s) => s.capacity);
+  engineGauge('pulsegate_jobs_in_flight', 'Delivery attempts in flight', (s) => s.inFlight);
+  engineGauge('pulsegate_worker_concurrency', 'Most attempts in flight at once (WORKER_CONCURRENCY)', (s) => s.concurrency);
+
+  // ── jobs in the store, by status: cached (see the top of this file) ──
+  const statusCounts = cachedStatusCounts(o, o.statusCountsMaxAgeMs ?? DEFAULT_STATUS_COUNTS_MAX_AGE_MS);
   new Gauge({
-    name: 'pulsegate_jobs_in_flight',
-    help: 'Delivery attempts in flight',
+    name: 'pulsegate_jobs_by_status',
+    help: `Jobs in the store per status (failed is the dead-letter queue); refreshed at most every ${
+      (o.statusCountsMaxAgeMs ?? DEFAULT_STATUS_COUNTS_MAX_AGE_MS) / 1000
+    } s`,
+    labelNames: ['status'],
     registers: [registry],
-    collect() {
-      this.set(src.engineStats().inFlight);
+    async collect() {
+      const counts = await statusCounts();
+      if (!counts) return;
+      for (const status of JOB_STATUSES) this.set({ status }, counts[status]);
     },
   });
-  const created = new Counter({ name: 'pulsegate_jobs_created_total', help: 'Jobs created', registers: [registry] });
+
+  // ── jobs and attempts ──
+  const created = new Counter({
+    name: 'pulsegate_jobs_created_total',
+    help: 'Jobs created (replays and deduplicated requests are not new jobs)',
+    labelNames: withTenant([]),
+    registers: [registry],
+  });
   const completed = new Counter({
     name: 'pulsegate_jobs_completed_total',
-    help: 'Jobs that reached a final status after an attempt',
-    labelNames: ['status'],
+    help: 'Jobs that reached a final status after an attempt: success, or failed (into the dead-letter queue)',
+    labelNames: withTenant(['status']),
+    registers: [registry],
+  });
+  const attempts = new Counter({
+    name: 'pulsegate_attempts_total',
+    help: 'Delivery attempts by outcome and error kind (error_kind="none" for a success)',
+    labelNames: withTenant(['outcome', 'error_kind']),
+    registers: [registry],
+  });
+  const retries = new Counter({
+    name: 'pulsegate_retries_scheduled_total',
+    help: 'Failed attempts after which the job was scheduled to be tried again',
+    labelNames: withTenant([]),
     registers: [registry],
   });
   const duration = new Histogram({
     name: 'pulsegate_delivery_duration_seconds',
-    help: 'Duration of delivery attempts',
+    help: 'Duration of delivery attempts, from sending the request to classifying the answer',
     labelNames: ['outcome'],
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    buckets: DURATION_BUCKETS,
+    registers: [registry],
+  });
+  const lag = new Histogram({
+    name: 'pulsegate_scheduler_lag_seconds',
+    help: 'How late attempts start after their job became due (includes waits for a worker and for a rate-limit token)',
+    buckets: LAG_BUCKETS,
     registers: [registry],
   });
 
-  src.events.on((e) => {
+  // ── intake ──
+  const replays = new Counter({
+    name: 'pulsegate_idempotent_replays_total',
+    help: 'Job creations answered with the original job because the Idempotency-Key was seen before',
+    labelNames: withTenant([]),
+    registers: [registry],
+  });
+  const dedupeHits = new Counter({
+    name: 'pulsegate_dedupe_hits_total',
+    help: 'Job creations answered with an earlier job inside the dedupe window, by where the match was found',
+    labelNames: withTenant(['source']),
+    registers: [registry],
+  });
+
+  // ── rate limiting ──
+  const rateWaits = new Counter({
+    name: 'pulsegate_ratelimit_waits_total',
+    help: 'Jobs that had to wait for a rate-limit token (no attempt is spent waiting)',
+    labelNames: withTenant([]),
+    registers: [registry],
+  });
+  const rateReleased = new Counter({
+    name: 'pulsegate_ratelimit_released_total',
+    help: 'Rate-limit waits too long to hold in memory: the job went back to the store until its turn',
+    labelNames: withTenant([]),
+    registers: [registry],
+  });
+
+  // ── the store ──
+  const writeDuration = new Histogram({
+    name: 'pulsegate_store_write_duration_seconds',
+    help: 'Duration of store write transactions (group commits), by operation',
+    labelNames: ['op'],
+    buckets: STORE_WRITE_BUCKETS,
+    registers: [registry],
+  });
+  const writeRows = new Counter({
+    name: 'pulsegate_store_write_rows_total',
+    help: 'Rows written by store write transactions, by operation (rows / transactions = batch size)',
+    labelNames: ['op'],
+    registers: [registry],
+  });
+  const storeErrors = new Counter({
+    name: 'pulsegate_store_errors_total',
+    help: 'Store operations that failed, by operation',
+    labelNames: ['op'],
+    registers: [registry],
+  });
+  const leasesRecovered = new Counter({
+    name: 'pulsegate_leases_recovered_total',
+    help: 'Held jobs freed because their dispatcher died (or at start): they are delivered again',
+    registers: [registry],
+  });
+  const pruned = new Counter({
+    name: 'pulsegate_jobs_pruned_total',
+    help: 'Terminal jobs deleted after the retention period',
+    registers: [registry],
+  });
+
+  // Label objects for the bounded label sets, built once. Without tenant labels, every labelled
+  // series is initialised to 0 so rate() sees its first increment.
+  const completedLabels = { success: { status: 'success' }, failed: { status: 'failed' } };
+  const attemptLabels = new Map<string, { outcome: AttemptOutcome; error_kind: string }>();
+  for (const outcome of ATTEMPT_OUTCOMES) {
+    const kinds: readonly string[] = outcome === 'success' ? [NO_ERROR] : ERROR_KINDS;
+    for (const error_kind of kinds) attemptLabels.set(attemptKey(outcome, error_kind), { outcome, error_kind });
+  }
+  const outcomeLabels = Object.fromEntries(ATTEMPT_OUTCOMES.map((outcome) => [outcome, { outcome }])) as Record<
+    AttemptOutcome,
+    { outcome: AttemptOutcome }
+  >;
+  const sourceLabels = { cache: { source: 'cache' }, store: { source: 'store' } };
+  const opLabels = new Map<string, { op: string }>();
+  const opLabel = (op: string) => {
+    let l = opLabels.get(op);
+    if (!l) opLabels.set(op, (l = { op }));
+    return l;
+  };
+  if (!tenants) {
+    completed.inc(completedLabels.success, 0);
+    completed.inc(completedLabels.failed, 0);
+    for (const l of attemptLabels.values()) attempts.inc(l, 0);
+    dedupeHits.inc(sourceLabels.cache, 0);
+    dedupeHits.inc(sourceLabels.store, 0);
+  }
+  for (const op of KNOWN_STORE_OPS) storeErrors.inc(opLabel(op), 0);
+
+  // Without tenant labels no object is built per event; with them, one small one.
+  const inc = (c: Counter, labels: LabelValues<string> | null, tenant: string): void => {
+    if (tenants) c.inc({ ...labels, tenant });
+    else if (labels) c.inc(labels);
+    else c.inc();
+  };
+
+  const unsubscribe = o.events.on((e) => {
     switch (e.type) {
       case 'job.created':
-        created.inc();
+        inc(created, null, e.tenant_id);
         break;
-      case 'attempt.finished':
-        duration.observe({ outcome: e.outcome }, e.duration_ms / 1000);
-        if (e.next_status === 'success' || e.next_status === 'failed') completed.inc({ status: e.next_status });
+      case 'job.idempotent_replay':
+        inc(replays, null, e.tenant_id);
+        break;
+      case 'job.deduplicated':
+        inc(dedupeHits, sourceLabels[e.source], e.tenant_id);
+        break;
+      case 'attempt.started':
+        lag.observe(e.lateness_ms / 1000);
+        break;
+      case 'attempt.finished': {
+        const kind = e.error_kind ?? NO_ERROR;
+        const labels = attemptLabels.get(attemptKey(e.outcome, kind)) ?? { outcome: e.outcome, error_kind: kind };
+        inc(attempts, labels, e.tenant_id);
+        duration.observe(outcomeLabels[e.outcome], e.duration_ms / 1000);
+        if (e.next_status === 'retrying') inc(retries, null, e.tenant_id);
+        else if (e.next_status === 'success' || e.next_status === 'failed') inc(completed, completedLabels[e.next_status], e.tenant_id);
+        break;
+      }
+      case 'ratelimit.wait':
+        inc(rateWaits, null, e.tenant_id);
+        if (e.released) inc(rateReleased, null, e.tenant_id);
+        break;
+      case 'store.write': {
+        const l = opLabel(e.op);
+        writeDuration.observe(l, e.duration_ms / 1000);
+        writeRows.inc(l, e.count);
+        break;
+      }
+      case 'store.error':
+        storeErrors.inc(opLabel(e.op));
+        break;
+      case 'leases.recovered':
+        leasesRecovered.inc(e.count);
+        break;
+      case 'jobs.pruned':
+        pruned.inc(e.count);
+        break;
+      case 'job.status':
+        // carried by attempt.finished (next_status); counting it too would count twice
         break;
     }
   });
@@ -64,5 +287,44 @@ export function createMetrics(src: MetricsSources) {
     registry,
     contentType: registry.contentType,
     render: () => registry.metrics(),
+    close: unsubscribe,
+  };
+}
+
+function attemptKey(outcome: AttemptOutcome, kind: ErrorKind | string): string {
+  return `${outcome}\u0000${kind}`;
+}
+
+/**
+ * The store's per-status counts, refreshed at most once per maxAgeMs (measured from the end of the
+ * last query, so a slow query never runs back to back). Concurrent scrapes share one query; a failed
+ * query keeps the last counts, is counted as a store error, and is not retried before maxAgeMs.
+ */
+function cachedStatusCounts(
+  o: Pick<MetricsSources, 'store' | 'clock' | 'events'>,
+  maxAgeMs: number,
+): () => Promise<Record<JobStatus, number> | null> {
+  let counts: Record<JobStatus, number> | null = null;
+  let refreshedAt = Number.NEGATIVE_INFINITY;
+  let pending: Promise<void> | null = null;
+  return async () => {
+    if (!pending && o.clock.now() - refreshedAt >= maxAgeMs) {
+      pending = o.store
+        .countByStatus()
+        .then(
+          (c) => {
+            counts = c;
+          },
+          (err: unknown) => {
+            o.events.emit({ type: 'store.error', op: 'count_by_status', error: err instanceof Error ? err.message : String(err) });
+          },
+        )
+        .finally(() => {
+          refreshedAt = o.clock.now();
+          pending = null;
+        });
+    }
+    if (pending) await pending;
+    return counts;
   };
 }

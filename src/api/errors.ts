@@ -1,6 +1,8 @@
 // Errors that cross the API: a stable machine `code`, an HTTP status, a human message.
 // Every error answer has the shape {"error": {"code", "message", "details"?}}.
 
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 
 export const ERROR_CODES = [
@@ -42,6 +44,17 @@ interface ValidationIssue {
   instancePath?: string;
   message?: string;
   keyword?: string;
+  params?: { keys?: unknown };
+}
+
+/** One entry per bad field: an object with unknown keys names each unknown key, not the object. */
+function issueFields(where: string, v: ValidationIssue): { field: string; message: string }[] {
+  const field = `${where}${(v.instancePath ?? '').replace(/\//g, '.').replace(/^\.$/, '')}`;
+  const keys = v.params?.keys;
+  if (v.keyword === 'unrecognized_keys' && Array.isArray(keys) && keys.length > 0) {
+    return keys.map((k) => ({ field: `${field}.${String(k)}`, message: 'is not a known field' }));
+  }
+  return [{ field, message: v.message ?? 'is invalid' }];
 }
 
 /** Maps every error a route or fastify itself raises to the error shape and a stable code. */
@@ -49,10 +62,7 @@ export function errorHandler(err: FastifyError & { validationContext?: string },
   if (err instanceof ApiError) return sendError(reply, err.status, err.code, err.message, err.details);
   if (Array.isArray(err.validation)) {
     const where = err.validationContext ?? 'body';
-    const fields = (err.validation as ValidationIssue[]).map((v) => ({
-      field: `${where}${(v.instancePath ?? '').replace(/\//g, '.').replace(/^\.$/, '')}`,
-      message: v.message ?? 'is invalid',
-    }));
+    const fields = (err.validation as ValidationIssue[]).flatMap((v) => issueFields(where, v));
     // a well-formed body whose fields break the rules is 422; a malformed query, header or param is 400
     const status = where === 'body' ? 422 : 400;
     return sendError(reply, status, 'validation_failed', `invalid ${where}: ${fields.map((f) => `${f.field} ${f.message}`).join('; ')}`, { fields });
@@ -70,6 +80,11 @@ export function errorHandler(err: FastifyError & { validationContext?: string },
       return sendError(reply, 400, 'validation_failed', 'the request body is empty');
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return sendError(reply, 400, 'validation_failed', 'the request body is not valid JSON');
+    // raised by the router (through frameworkErrors) before any route runs
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return sendError(reply, 404, 'not_found', 'not found');
+    case 'FST_ERR_BAD_URL':
+      return sendError(reply, 400, 'validation_failed', 'the URL is not valid (bad percent-encoding)');
   }
   if (err.statusCode === 408 || err.code === 'FST_ERR_REQUEST_TIMEOUT') {
     return sendError(reply, 408, 'request_timeout', 'the request took too long to arrive');
@@ -79,6 +94,30 @@ export function errorHandler(err: FastifyError & { validationContext?: string },
   }
   req.log.error({ err }, 'unhandled error');
   sendError(reply, 500, 'internal', 'internal error');
+}
+
+/**
+ * Requests Node's HTTP parser refuses before fastify sees them (malformed, headers too large, too
+ * slow) are answered on the socket, still in the error shape.
+ */
+export function clientErrorHandler(err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  let status = 400;
+  let body = errorBody('validation_failed', 'malformed HTTP request');
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    status = 408;
+    body = errorBody('request_timeout', 'the request took too long to arrive');
+  } else if (err.code === 'HPE_HEADER_OVERFLOW') {
+    status = 431;
+    body = errorBody('validation_failed', 'the request headers are too large');
+  }
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(err);
 }
 
 export function notFoundHandler(req: FastifyRequest, reply: FastifyReply): void {

@@ -12,6 +12,15 @@ export interface NewJobSettings {
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('base64url');
 
+/**
+ * The request as it will run, defaults filled in, so a replay that spells out a default (or gives
+ * run_at with another offset) is the same request, while any change to what runs is not.
+ */
+function requestHash(body: CreateJobBody, payloadJson: string, retry: NewJob['retry'], rateLimit: NewJob['rate_limit']): string {
+  const runAt = body.run_at === undefined ? null : Date.parse(body.run_at);
+  return sha256(JSON.stringify([body.type, body.destination, retry, rateLimit, runAt, body.delay_ms ?? null, body.dedupe_key ?? null, payloadJson]));
+}
+
 export function toNewJob(
   body: CreateJobBody,
   payloadJson: string,
@@ -44,7 +53,7 @@ export function toNewJob(
     rate_limit: rateLimit,
     run_at: runAt,
     idempotency_key: idempotencyKey,
-    idempotency_hash: idempotencyKey === null ? null : sha256(JSON.stringify(body)),
+    idempotency_hash: idempotencyKey === null ? null : requestHash(body, payloadJson, retry, rateLimit),
     idempotency_expires_at: idempotencyKey === null ? null : now + s.idempotencyTtlMs,
     dedupe_key: body.dedupe_key ?? null,
     dedupe_hash: dedupeHash,

@@ -11,6 +11,11 @@ const FORBIDDEN_HEADERS = new Set(['host', 'content-length', 'transfer-encoding'
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 // visible ASCII, tabs and spaces, and obs-text; never CR, LF or NUL (no header injection)
 const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+// A cross-field rule runs even when another field already failed (zod skips it after an aborting
+// issue by default), so one answer names every bad field.
+const evenAfterOtherIssues = {
+  when: (p: { value: unknown }) => typeof p.value === 'object' && p.value !== null && !Array.isArray(p.value),
+};
 
 export const tenantIdSchema = z
   .string()
@@ -39,7 +44,7 @@ const headersSchema = z
       if (seen.has(lower)) ctx.addIssue({ code: 'custom', path: [name], message: `header ${name} is given twice` });
       seen.add(lower);
     }
-  });
+  }, evenAfterOtherIssues);
 
 export const destinationSchema = z.strictObject({
   url: z
@@ -64,8 +69,11 @@ export const retrySchema = z
     base_delay_ms: z.number().int().min(0).max(DAY_MS).default(1000),
     max_delay_ms: z.number().int().min(0).max(DAY_MS).optional(),
   })
-  .transform((r) => ({ ...r, max_delay_ms: r.max_delay_ms ?? Math.max(30_000, r.base_delay_ms) }))
-  .refine((r) => r.max_delay_ms >= r.base_delay_ms, { message: 'max_delay_ms must be >= base_delay_ms', path: ['max_delay_ms'] });
+  .refine(
+    (r) => !(typeof r.max_delay_ms === 'number' && typeof r.base_delay_ms === 'number' && r.max_delay_ms < r.base_delay_ms),
+    { message: 'max_delay_ms must be >= base_delay_ms', path: ['max_delay_ms'], ...evenAfterOtherIssues },
+  )
+  .transform((r) => ({ ...r, max_delay_ms: r.max_delay_ms ?? Math.max(30_000, r.base_delay_ms) }));
 
 export const rateLimitSchema = z.strictObject({
   rps: z.number().positive().max(10_000),
@@ -87,6 +95,7 @@ export const createJobBodySchema = z
   .refine((b) => !(b.run_at !== undefined && b.delay_ms !== undefined), {
     message: 'give run_at or delay_ms, not both',
     path: ['delay_ms'],
+    ...evenAfterOtherIssues,
   });
 export type CreateJobBody = z.infer<typeof createJobBodySchema>;
 

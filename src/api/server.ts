@@ -4,7 +4,7 @@ import fastifySwagger from '@fastify/swagger';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, validatorCompiler } from 'fastify-type-provider-zod';
 import type { ApiContext } from './context.js';
-import { errorHandler, notFoundHandler } from './errors.js';
+import { clientErrorHandler, errorHandler, notFoundHandler } from './errors.js';
 import { registerJsonParser } from './json-body.js';
 import { dlqRoutes } from './routes/dlq.js';
 import { healthRoutes } from './routes/health.js';
@@ -18,6 +18,8 @@ export interface ServerOptions {
   logger?: FastifyBaseLogger | false;
   /** Register @fastify/swagger so the OpenAPI document can be generated. */
   openapi?: boolean;
+  /** Adds the authentication and tenant-isolation hooks (src/auth) before any route exists. */
+  auth?: (app: FastifyInstance) => void;
 }
 
 export async function buildServer(ctx: ApiContext, opts: ServerOptions = {}): Promise<FastifyInstance> {
@@ -33,6 +35,10 @@ export async function buildServer(ctx: ApiContext, opts: ServerOptions = {}): Pr
     // one line per request at 10k req/s is noise; jobs and attempts are logged from engine events
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
+    // the router's own refusals (an over-long path parameter, bad percent-encoding) and the HTTP
+    // parser's answer in the same error shape as everything else
+    frameworkErrors: errorHandler,
+    clientErrorHandler,
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
 
   app.setValidatorCompiler(validatorCompiler);
@@ -41,6 +47,7 @@ export async function buildServer(ctx: ApiContext, opts: ServerOptions = {}): Pr
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
   registerJsonParser(app);
+  opts.auth?.(app);
 
   if (opts.openapi) {
     await app.register(fastifySwagger, {

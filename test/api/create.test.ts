@@ -161,7 +161,9 @@ describe('POST /v1/jobs creates a job', () => {
   it('runs a job delay_ms after its creation', async () => {
     const job = await createJob(svc, jobBody(`${receiver.url}/delay`, { tenant_id: 'timing', delay_ms: 600_000 }));
     assert.equal(job.status, 'scheduled');
-    assert.equal(Date.parse(job.run_at) - Date.parse(job.created_at), 600_000);
+    // run_at is taken when the request is read, created_at when its batch commits a moment later
+    const gap = Date.parse(job.run_at) - Date.parse(job.created_at);
+    assert.ok(gap > 600_000 - 1000 && gap <= 600_000, `run_at is created_at + 600000 (got +${gap})`);
   });
 
   it('runs a job with delay_ms 0 now', async () => {
@@ -190,5 +192,34 @@ describe('POST /v1/jobs creates a job', () => {
     const read = await getJob(svc, job.id);
     assertJobShape(read);
     assert.deepEqual(read, job);
+  });
+});
+
+describe('POST /v1/jobs with a far-future run time', () => {
+  let svc: TestService;
+  before(async () => {
+    // a fresh service: the far job is the earliest one its scheduler waits for
+    svc = await startTestService();
+  });
+  after(async () => {
+    await svc?.cleanup();
+  });
+
+  it('keeps a job scheduled a year out without overflowing a timer', async () => {
+    // setTimeout takes at most 2^31-1 ms (24.8 days); a longer wait must not become a 1 ms timer
+    const overflows: string[] = [];
+    const onWarning = (w: Error) => {
+      if (w.name === 'TimeoutOverflowWarning') overflows.push(w.message);
+    };
+    process.on('warning', onWarning);
+    try {
+      const job = await createJob(svc, jobBody('http://127.0.0.1:9/year', { tenant_id: 'far', delay_ms: 365 * 86_400_000 }));
+      assert.equal(job.status, 'scheduled');
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal((await getJob(svc, job.id)).status, 'scheduled');
+      assert.deepEqual(overflows, [], 'no timer was set beyond what setTimeout can hold');
+    } finally {
+      process.off('warning', onWarning);
+    }
   });
 });

@@ -162,7 +162,7 @@ export async function walk(svc: TestService, path: string, limit: number, maxPag
   let cursor: string | null = null;
   const sep = path.includes('?') ? '&' : '?';
   do {
-    const url = `${path}${sep}limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+    const url: string = `${path}${sep}limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
     const res = await svc.get(url);
     assert.equal(res.status, 200, url);
     const page = (await res.json()) as PageView;
@@ -174,5 +174,5 @@ export async function walk(svc: TestService, path: string, limit: number, maxPag
   return pages;
 }
 
-/** A far-future delay: the job stays scheduled (and undelivered) for the whole test. */
-export const LATER = { delay_ms: 30 * 86_400_000 };
+/** A day's delay: the job stays scheduled (and undelivered) for the whole test. */
+export const LATER = { delay_ms: 86_400_000 };

@@ -21,19 +21,26 @@ function valid(): Record<string, unknown> {
   };
 }
 
-type Body = Record<string, Record<string, unknown>> & Record<string, unknown>;
+interface Body {
+  [field: string]: unknown;
+  destination: Record<string, unknown>;
+  retry: Record<string, unknown>;
+  rate_limit: Record<string, unknown>;
+}
 const edit = (fn: (b: Body) => void) => () => {
   const b = valid() as Body;
   fn(b);
   return b;
 };
+/** Removes a field, required or not. */
+const drop = (o: object, field: string) => delete (o as Record<string, unknown>)[field];
 const headers = (h: Record<string, unknown>) => edit((b) => (b.destination.headers = h));
 const manyHeaders = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`X-H${i}`, 'v']));
 
 // [rule, body, the field the answer must name]
 const CASES: [string, () => unknown, string][] = [
   // tenant_id
-  ['rejects a body without tenant_id', edit((b) => delete b.tenant_id), 'body.tenant_id'],
+  ['rejects a body without tenant_id', edit((b) => drop(b, 'tenant_id')), 'body.tenant_id'],
   ['rejects an empty tenant_id', edit((b) => (b.tenant_id = '')), 'body.tenant_id'],
   ['rejects a tenant_id longer than 128 characters', edit((b) => (b.tenant_id = 't'.repeat(129))), 'body.tenant_id'],
   ['rejects a tenant_id with a space', edit((b) => (b.tenant_id = 'acme corp')), 'body.tenant_id'],
@@ -41,16 +48,16 @@ const CASES: [string, () => unknown, string][] = [
   ['rejects a tenant_id with a non-ASCII letter', edit((b) => (b.tenant_id = 'acmé')), 'body.tenant_id'],
   ['rejects a tenant_id that is not a string', edit((b) => (b.tenant_id = 42)), 'body.tenant_id'],
   // type
-  ['rejects a body without type', edit((b) => delete b.type), 'body.type'],
+  ['rejects a body without type', edit((b) => drop(b, 'type')), 'body.type'],
   ['rejects an empty type', edit((b) => (b.type = '')), 'body.type'],
   ['rejects a type longer than 128 characters', edit((b) => (b.type = 'x'.repeat(129))), 'body.type'],
   ['rejects a type that is not a string', edit((b) => (b.type = ['a'])), 'body.type'],
   // payload
-  ['rejects a body without payload', edit((b) => delete b.payload), 'body.payload'],
+  ['rejects a body without payload', edit((b) => drop(b, 'payload')), 'body.payload'],
   // destination
-  ['rejects a body without destination', edit((b) => delete b.destination), 'body.destination'],
+  ['rejects a body without destination', edit((b) => drop(b, 'destination')), 'body.destination'],
   ['rejects a destination that is not an object', edit((b) => (b.destination = URL_OK as never)), 'body.destination'],
-  ['rejects a destination without url', edit((b) => delete b.destination.url), 'body.destination.url'],
+  ['rejects a destination without url', edit((b) => drop(b.destination, 'url')), 'body.destination.url'],
   ['rejects a relative url', edit((b) => (b.destination.url = '/hook')), 'body.destination.url'],
   ['rejects a url that is not a URL', edit((b) => (b.destination.url = 'not a url')), 'body.destination.url'],
   ['rejects an ftp url', edit((b) => (b.destination.url = 'ftp://example.com/hook')), 'body.destination.url'],
@@ -99,14 +106,14 @@ const CASES: [string, () => unknown, string][] = [
   ['rejects rate_limit.rps 0', edit((b) => (b.rate_limit.rps = 0)), 'body.rate_limit.rps'],
   ['rejects a negative rate_limit.rps', edit((b) => (b.rate_limit.rps = -5)), 'body.rate_limit.rps'],
   ['rejects rate_limit.rps over 10000', edit((b) => (b.rate_limit.rps = 10_001)), 'body.rate_limit.rps'],
-  ['rejects a rate_limit without rps', edit((b) => delete b.rate_limit.rps), 'body.rate_limit.rps'],
+  ['rejects a rate_limit without rps', edit((b) => drop(b.rate_limit, 'rps')), 'body.rate_limit.rps'],
   ['rejects rate_limit.burst 0', edit((b) => (b.rate_limit.burst = 0)), 'body.rate_limit.burst'],
   ['rejects a fractional rate_limit.burst', edit((b) => (b.rate_limit.burst = 1.5)), 'body.rate_limit.burst'],
   // run_at, delay_ms
-  ['rejects a run_at that is not RFC 3339', edit((b) => ((b.run_at = 'tomorrow'), delete b.delay_ms)), 'body.run_at'],
-  ['rejects a run_at without a time', edit((b) => ((b.run_at = '2030-01-01'), delete b.delay_ms)), 'body.run_at'],
-  ['rejects a run_at without an offset', edit((b) => ((b.run_at = '2030-01-01T00:00:00'), delete b.delay_ms)), 'body.run_at'],
-  ['rejects a run_at given as epoch milliseconds', edit((b) => ((b.run_at = 1_900_000_000_000), delete b.delay_ms)), 'body.run_at'],
+  ['rejects a run_at that is not RFC 3339', edit((b) => ((b.run_at = 'tomorrow'), drop(b, 'delay_ms'))), 'body.run_at'],
+  ['rejects a run_at without a time', edit((b) => ((b.run_at = '2030-01-01'), drop(b, 'delay_ms'))), 'body.run_at'],
+  ['rejects a run_at without an offset', edit((b) => ((b.run_at = '2030-01-01T00:00:00'), drop(b, 'delay_ms'))), 'body.run_at'],
+  ['rejects a run_at given as epoch milliseconds', edit((b) => ((b.run_at = 1_900_000_000_000), drop(b, 'delay_ms'))), 'body.run_at'],
   ['rejects a negative delay_ms', edit((b) => (b.delay_ms = -1)), 'body.delay_ms'],
   ['rejects a fractional delay_ms', edit((b) => (b.delay_ms = 1.5)), 'body.delay_ms'],
   ['rejects run_at and delay_ms together', edit((b) => (b.run_at = '2030-01-01T00:00:00Z')), 'body.delay_ms'],
@@ -115,7 +122,7 @@ const CASES: [string, () => unknown, string][] = [
   ['rejects a dedupe_key longer than 255 characters', edit((b) => (b.dedupe_key = 'k'.repeat(256))), 'body.dedupe_key'],
   // unknown fields
   ['rejects an unknown top-level field, naming it', edit((b) => (b.priority = 'high')), 'body.priority'],
-  ['rejects a typo of a known field, naming it', edit((b) => ((b.tenantId = b.tenant_id), delete b.tenant_id)), 'body.tenantId'],
+  ['rejects a typo of a known field, naming it', edit((b) => ((b.tenantId = b.tenant_id), drop(b, 'tenant_id'))), 'body.tenantId'],
   ['rejects an unknown field inside destination, naming it', edit((b) => (b.destination.verb = 'POST')), 'body.destination.verb'],
   ['rejects an unknown field inside retry, naming it', edit((b) => (b.retry.max_attemps = 3)), 'body.retry.max_attemps'],
   ['rejects an unknown field inside rate_limit, naming it', edit((b) => (b.rate_limit.per_second = 3)), 'body.rate_limit.per_second'],
@@ -184,6 +191,17 @@ describe('POST /v1/jobs validates every field and writes nothing when one is bad
     await assertNoJobs(svc);
   });
 
+  it('names a cross-field rule even when a sibling field also fails', async () => {
+    const b = valid() as Body;
+    b.retry = { max_attempts: 0, base_delay_ms: 5000, max_delay_ms: 10 };
+    b.destination.headers = { Host: 'x', 'Bad Name': 'v' };
+    const err = await expectError(await svc.post('/v1/jobs', b), 422, 'validation_failed');
+    for (const f of ['body.retry.max_attempts', 'body.retry.max_delay_ms', 'body.destination.headers.Host', 'body.destination.headers.Bad Name']) {
+      assertNames(err, f);
+    }
+    await assertNoJobs(svc);
+  });
+
   it('names each of several unknown fields', async () => {
     const b = valid() as Body;
     b.foo = 1;
@@ -205,7 +223,8 @@ describe('POST /v1/jobs validates every field and writes nothing when one is bad
 describe('POST /v1/jobs accepts every value at the edge of a rule', () => {
   let svc: TestService;
   before(async () => {
-    svc = await startTestService();
+    // these bodies differ only in settings outside the content hash: no deduplication here
+    svc = await startTestService({ DEDUPE_WINDOW_SECONDS: '0' });
   });
   after(async () => {
     await svc?.cleanup();
@@ -244,4 +263,24 @@ describe('POST /v1/jobs accepts every value at the edge of a rule', () => {
     assert.equal(job.rate_limit?.rps, 2.5);
     assert.ok(Number.isInteger(job.rate_limit?.burst) && (job.rate_limit?.burst ?? 0) >= 1);
   });
+});
+
+describe('POST /v1/jobs refuses destinations the SSRF guard does not allow', () => {
+  let svc: TestService;
+  before(async () => {
+    svc = await startTestService({ ALLOW_PRIVATE_DESTINATIONS: 'false' });
+  });
+  after(async () => {
+    await svc?.cleanup();
+  });
+
+  for (const url of ['http://127.0.0.1:8080/hook', 'http://localhost/hook', 'http://169.254.169.254/latest/meta-data/', 'http://10.0.0.1/', 'http://[::1]/', 'http://2130706433/']) {
+    it(`answers 422 destination_not_allowed for ${url}, naming destination.url`, async () => {
+      const b = valid() as Body;
+      b.destination.url = url;
+      const err = await expectError(await svc.post('/v1/jobs', b), 422, 'destination_not_allowed');
+      assertNames(err, 'body.destination.url');
+      await assertNoJobs(svc);
+    });
+  }
 });

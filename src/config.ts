@@ -2,6 +2,8 @@
 // A bad value stops the service with a message naming the variable.
 
 import { z } from 'zod';
+import { ApiKeysSyntaxError, parseEnvKeys, type EnvKey } from './auth/keys.js';
+import { parseSecret, type SigningSecret } from './delivery/signing.js';
 
 const int = (def: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number().int().min(min).max(max).default(def);
@@ -10,6 +12,62 @@ const bool = (def: boolean) =>
     .enum(['true', 'false', '1', '0', 'yes', 'no'])
     .default(def ? 'true' : 'false')
     .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+/** Variables whose values never appear in an error message. */
+const SECRET_VARIABLES = new Set(['API_KEYS', 'SIGNING_SECRET', 'SIGNING_SECRET_PREVIOUS', 'TENANT_SIGNING_SECRETS']);
+
+const signingSecret = z
+  .string()
+  .optional()
+  .superRefine((v, ctx) => {
+    if (v === undefined) return;
+    try {
+      parseSecret(v);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    }
+  });
+
+/**
+ * TENANT_SIGNING_SECRETS: `tenant=whsec_…[@expires]` entries separated by `;`. Errors name the entry
+ * by its position only: a mistyped entry (`acme:whsec_…`) may put the secret where the tenant goes.
+ */
+function parseTenantSecrets(text: string, ctx: z.RefinementCtx): SigningSecret[] {
+  const out: SigningSecret[] = [];
+  text
+    .split(';')
+    .map((e) => e.trim())
+    .filter(Boolean)
+    .forEach((entry, i) => {
+      const n = i + 1;
+      const eq = entry.indexOf('=');
+      const tenant = eq > 0 ? entry.slice(0, eq).trim() : '';
+      if (!/^[A-Za-z0-9._:-]{1,128}$/.test(tenant) || tenant.includes('whsec_')) {
+        ctx.addIssue({ code: 'custom', message: `entry ${n} is not <tenant>=whsec_…[@<RFC 3339 expiry>]` });
+        return;
+      }
+      const rest = entry.slice(eq + 1).trim();
+      const at = rest.indexOf('@');
+      const secret = at < 0 ? rest : rest.slice(0, at);
+      let expires_at: number | undefined;
+      if (at >= 0) {
+        const when = rest.slice(at + 1);
+        if (!z.iso.datetime({ offset: true }).safeParse(when).success) {
+          ctx.addIssue({ code: 'custom', message: `entry ${n}: the expiry after @ must be an RFC 3339 time, e.g. 2026-07-01T00:00:00Z` });
+          return;
+        }
+        expires_at = Date.parse(when);
+      }
+      try {
+        parseSecret(secret);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: `entry ${n}: ${(err as Error).message}` });
+        return;
+      }
+      out.push(expires_at === undefined ? { tenant_id: tenant, secret } : { tenant_id: tenant, secret, expires_at });
+    });
+  return out;
+}
 
 export const configSchema = z.object({
   PORT: int(8080, 0, 65535),
@@ -41,6 +99,35 @@ export const configSchema = z.object({
         .map((x) => x.trim())
         .filter(Boolean),
     ),
+
+  // ── authentication ──
+  /** `<tenant>:<key>` entries separated by commas; `*:<key>` is an admin key. Held as hashes only. */
+  API_KEYS: z
+    .string()
+    .default('')
+    .transform((s, ctx): EnvKey[] => {
+      try {
+        return parseEnvKeys(s);
+      } catch (err) {
+        if (!(err instanceof ApiKeysSyntaxError)) throw err;
+        ctx.addIssue({ code: 'custom', message: err.message });
+        return z.NEVER;
+      }
+    }),
+  /** No authentication at all (behind a gateway that authenticates). Allows a non-loopback HOST without keys. */
+  AUTH_DISABLED: bool(false),
+  /** How long an API key lookup is cached; a revoked key keeps working at most this long. */
+  API_KEY_CACHE_TTL_MS: int(30_000, 0, 600_000),
+
+  // ── signing (Standard Webhooks) ──
+  SIGNING_SECRET: signingSecret,
+  /** The secret being rotated out: deliveries carry a signature with it too until the expiry. */
+  SIGNING_SECRET_PREVIOUS: signingSecret,
+  SIGNING_SECRET_PREVIOUS_EXPIRES_AT: z.iso
+    .datetime({ offset: true, error: 'must be an RFC 3339 time, e.g. 2026-07-01T00:00:00Z' })
+    .transform((s) => Date.parse(s))
+    .optional(),
+  TENANT_SIGNING_SECRETS: z.string().default('').transform(parseTenantSecrets),
 });
 
 export type Config = Readonly<z.infer<typeof configSchema>>;
@@ -57,9 +144,37 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     if (v !== undefined && v !== '') present[key] = v;
   }
   const parsed = configSchema.safeParse(present);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message} (got ${JSON.stringify(present[String(i.path[0])])})`);
-    throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
-  }
+  const lines = parsed.success
+    ? crossChecks(parsed.data)
+    : parsed.error.issues.map((i) => {
+        const name = String(i.path[0]);
+        const got = SECRET_VARIABLES.has(name) ? 'value hidden' : `got ${JSON.stringify(present[name])}`;
+        return `${i.path.join('.')}: ${i.message} (${got})`;
+      });
+  if (!parsed.success || lines.length > 0) throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
   return Object.freeze(parsed.data);
+}
+
+/** Rules between variables, each line naming the variables involved. */
+function crossChecks(c: z.infer<typeof configSchema>): string[] {
+  const lines: string[] = [];
+  if (c.SIGNING_SECRET_PREVIOUS !== undefined) {
+    if (c.SIGNING_SECRET === undefined) lines.push('SIGNING_SECRET_PREVIOUS: set SIGNING_SECRET (the new secret) too');
+    if (c.SIGNING_SECRET_PREVIOUS_EXPIRES_AT === undefined) {
+      lines.push('SIGNING_SECRET_PREVIOUS_EXPIRES_AT: required with SIGNING_SECRET_PREVIOUS (when the old secret stops signing)');
+    }
+    if (c.SIGNING_SECRET_PREVIOUS === c.SIGNING_SECRET) lines.push('SIGNING_SECRET_PREVIOUS: is the same as SIGNING_SECRET');
+  } else if (c.SIGNING_SECRET_PREVIOUS_EXPIRES_AT !== undefined) {
+    lines.push('SIGNING_SECRET_PREVIOUS_EXPIRES_AT: set only together with SIGNING_SECRET_PREVIOUS');
+  }
+  if (c.AUTH_DISABLED && c.API_KEYS.length > 0) lines.push('AUTH_DISABLED: true contradicts API_KEYS; unset one of them');
+  return lines;
+}
+
+/** Every signing secret the configuration names: the global ones (current first), then the tenants'. */
+export function signingSecrets(c: Config): SigningSecret[] {
+  const out: SigningSecret[] = [];
+  if (c.SIGNING_SECRET !== undefined) out.push({ secret: c.SIGNING_SECRET });
+  if (c.SIGNING_SECRET_PREVIOUS !== undefined) out.push({ secret: c.SIGNING_SECRET_PREVIOUS, expires_at: c.SIGNING_SECRET_PREVIOUS_EXPIRES_AT });
+  return [...out, ...c.TENANT_SIGNING_SECRETS];
 }

@@ -3,10 +3,9 @@ import 'dotenv/config';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { startService } from './service.js';
 
-let config: Config;
-try {
-  config = loadConfig();
-} catch (err) {
+// A configuration the service refuses (a bad variable, or a non-loopback HOST without API keys)
+// ends the process with code 2 and a message naming the variable.
+function exitOnConfigError(err: unknown): never {
   if (err instanceof ConfigError) {
     console.error(`[pulsegate] ${err.message}`);
     process.exit(2);
@@ -14,7 +13,14 @@ try {
   throw err;
 }
 
-const service = await startService(config);
+let config: Config;
+try {
+  config = loadConfig();
+} catch (err) {
+  exitOnConfigError(err);
+}
+
+const service = await startService(config).catch(exitOnConfigError);
 
 let signals = 0;
 for (const sig of ['SIGTERM', 'SIGINT'] as const) {

@@ -4,10 +4,14 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from './clock.js';
-import type { Config } from './config.js';
+import { ConfigError, signingSecrets, type Config } from './config.js';
 import type { Lifecycle } from './api/context.js';
 import { buildServer } from './api/server.js';
+import { createAuthenticator } from './auth/authenticator.js';
+import { registerAuthHooks } from './auth/hooks.js';
+import { isLoopbackHost } from './auth/listen-policy.js';
 import { createDispatcher, type Dispatcher } from './delivery/dispatcher.js';
+import { createSigner } from './delivery/signing.js';
 import { createDestinationGuard } from './delivery/ssrf.js';
 import { Engine } from './engine/engine.js';
 import { Housekeeper } from './engine/housekeeper.js';
@@ -50,12 +54,29 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
   const store = o.store ?? openSqliteStore({ path: config.DATABASE_PATH, synchronous: config.SQLITE_SYNCHRONOUS });
   await store.migrate();
 
+  const authenticator = createAuthenticator({
+    store,
+    clock,
+    envKeys: config.API_KEYS,
+    cacheTtlMs: config.API_KEY_CACHE_TTL_MS,
+    disabled: config.AUTH_DISABLED,
+  });
+  try {
+    await checkListenPolicy(config, await authenticator.required(), logger);
+  } catch (err) {
+    if (!o.store) await store.close();
+    throw err;
+  }
+
   const guard = createDestinationGuard({
     allowPrivate: config.ALLOW_PRIVATE_DESTINATIONS,
     allowedCidrs: config.ALLOWED_DESTINATION_CIDRS,
     lookup: o.lookup,
   });
-  const dispatcher: Dispatcher = createDispatcher({ userAgent: `PulseGate/${VERSION}`, guard, signer: null });
+  const secrets = signingSecrets(config);
+  if (secrets.length === 0) logger.warn('no SIGNING_SECRET: deliveries are not signed, receivers cannot tell them from forgeries');
+  const signer = secrets.length > 0 ? createSigner({ secrets }) : null;
+  const dispatcher: Dispatcher = createDispatcher({ userAgent: `PulseGate/${VERSION}`, guard, signer, clock });
 
   const engine = new Engine({
     store,
@@ -83,8 +104,8 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
   const housekeeper = new Housekeeper(store, clock, events, config.JOB_RETENTION_DAYS * 86_400_000);
 
   const app = await buildServer(
-    { config, clock, store, intake, engine, lifecycle, metrics, destinations: guard },
-    { logger },
+    { config, clock, events, store, intake, engine, lifecycle, metrics, destinations: guard },
+    { logger, auth: (server) => registerAuthHooks(server, { authenticator, store }) },
   );
   await app.listen({ port: config.PORT, host: config.HOST });
   const addr = app.server.address();
@@ -117,4 +138,27 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
   }
 
   return { app, url, store, engine, events, lifecycle, logger, stop };
+}
+
+/**
+ * Secure by default: without any API key the API is open to whoever can reach it, so it may only
+ * listen on loopback. A non-loopback HOST needs keys, or AUTH_DISABLED=true said out loud.
+ */
+async function checkListenPolicy(config: Config, keysRequired: boolean, logger: Logger): Promise<void> {
+  if (config.AUTH_DISABLED) {
+    logger.warn({ host: config.HOST }, 'AUTH_DISABLED=true: no API key is checked and every caller acts as admin');
+    return;
+  }
+  if (keysRequired) return;
+  if (!isLoopbackHost(config.HOST)) {
+    throw new ConfigError(
+      `HOST=${config.HOST} is not a loopback address and no API key is configured, so anyone who can reach it could use the API. ` +
+        'Set API_KEYS, create a key with `npm run keys -- create --tenant <id>` (or --admin), ' +
+        'listen on loopback (HOST=127.0.0.1), or set AUTH_DISABLED=true if a gateway in front authenticates.',
+    );
+  }
+  logger.warn(
+    { host: config.HOST },
+    'no API keys configured: the API is unauthenticated and listens on loopback only (create one with `npm run keys -- create`)',
+  );
 }

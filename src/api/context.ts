@@ -2,6 +2,7 @@
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import type { Intake } from '../engine/intake.js';
+import type { EventBus } from '../observability/events.js';
 import type { Store } from '../store/store.js';
 
 export type Phase = 'starting' | 'ready' | 'draining' | 'stopped';
@@ -28,6 +29,7 @@ export interface DestinationCheck {
 export interface ApiContext {
   config: Config;
   clock: Clock;
+  events: EventBus;
   store: Store;
   intake: Intake;
   engine: EngineControl;

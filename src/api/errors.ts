@@ -21,6 +21,9 @@ export const ERROR_CODES = [
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
+/** Bad fields named in one error answer at most. */
+export const MAX_FIELDS = 100;
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -65,7 +68,11 @@ export function errorHandler(err: FastifyError & { validationContext?: string },
     const fields = (err.validation as ValidationIssue[]).flatMap((v) => issueFields(where, v));
     // a well-formed body whose fields break the rules is 422; a malformed query, header or param is 400
     const status = where === 'body' ? 422 : 400;
-    return sendError(reply, status, 'validation_failed', `invalid ${where}: ${fields.map((f) => `${f.field} ${f.message}`).join('; ')}`, { fields });
+    // a hostile body can break thousands of rules: name the first MAX_FIELDS, count the rest
+    const shown = fields.slice(0, MAX_FIELDS);
+    const more = fields.length - shown.length;
+    const summary = shown.map((f) => `${f.field} ${f.message}`).join('; ') + (more > 0 ? `; and ${more} more` : '');
+    return sendError(reply, status, 'validation_failed', `invalid ${where}: ${summary}`, more > 0 ? { fields: shown, more } : { fields });
   }
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':

@@ -6,6 +6,15 @@ import { ApiError } from './errors.js';
 
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 export const MAX_JSON_DEPTH = 64;
+/** An exponent of three or more digits, or a run of 300+ digits: the only ways to overflow a double. */
+const MAYBE_HUGE_NUMBER = /[eE][+-]?\d{3}|\d{300}/;
+
+function finiteOnly(_key: string, value: unknown): unknown {
+  if (typeof value === 'number' && !Number.isFinite(value)) {
+    throw new ApiError(400, 'validation_failed', 'the request body holds a number too large to represent');
+  }
+  return value;
+}
 
 /** Deepest nesting of arrays/objects in a JSON text, counted without recursion, strings skipped. */
 export function jsonDepth(text: string): number {
@@ -43,8 +52,11 @@ export function registerJsonParser(app: FastifyInstance): void {
       }
       let value: unknown;
       try {
-        value = JSON.parse(text);
-      } catch {
+        // a number too large for a double parses to Infinity and would be stored as null: refuse it.
+        // The reviver costs a call per value, so it runs only when the text could hold such a number.
+        value = MAYBE_HUGE_NUMBER.test(text) ? JSON.parse(text, finiteOnly) : JSON.parse(text);
+      } catch (err) {
+        if (err instanceof ApiError) return done(err);
         return done(new ApiError(400, 'validation_failed', 'the request body is not valid JSON'));
       }
       if (typeof value !== 'object' || value === null || Array.isArray(value)) {

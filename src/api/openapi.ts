@@ -13,6 +13,7 @@ export async function renderOpenApi(): Promise<string> {
   const ctx = {
     config: loadConfig({}),
     clock: systemClock,
+    events: new Proxy({}, { get: unused }),
     store: new Proxy({}, { get: unused }),
     intake: new Proxy({}, { get: unused }),
     engine: new Proxy({}, { get: unused }),

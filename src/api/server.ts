@@ -31,7 +31,13 @@ export async function buildServer(ctx: ApiContext, opts: ServerOptions = {}): Pr
     connectionTimeout: ctx.config.REQUEST_TIMEOUT_MS,
     keepAliveTimeout: 72_000,
     routerOptions: { maxParamLength: 200 },
-    http: { maxHeaderSize: 16 * 1024, headersTimeout: 10_000 },
+    // Node enforces requestTimeout only on its connection check, every 30 s by default, and uses
+    // headersTimeout instead when that is larger: both are tightened so a trickling client is cut off
+    http: {
+      maxHeaderSize: 16 * 1024,
+      headersTimeout: Math.min(10_000, ctx.config.REQUEST_TIMEOUT_MS),
+      connectionsCheckingInterval: 1000,
+    },
     // one line per request at 10k req/s is noise; jobs and attempts are logged from engine events
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,

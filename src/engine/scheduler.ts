@@ -69,16 +69,8 @@ export class Scheduler {
 
   // ── binary heap ──
   private push(v: number): void {
-    const h = this.heap;
-    h.push(v);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if ((h[p] as number) <= v) break;
-      h[i] = h[p] as number;
-      i = p;
-    }
-    h[i] = v;
+    this.heap.push(v);
+    this.siftUp(this.heap.length - 1);
   }
 
   private pop(): number | undefined {

@@ -127,9 +127,9 @@ export function attachEventLogger(events: EventBus, logger: Logger): () => void 
         }
         break;
       case 'job.status':
-        // running → X is on the attempt's line already
-        if (e.from !== 'running' && logger.isLevelEnabled('debug')) {
-          logger.debug(
+        // running → X is on the attempt's line already; the rest (cancel, retry) are operator actions
+        if (e.from !== 'running') {
+          logger.info(
             { event: e.type, job_id: e.job_id, tenant_id: e.tenant_id, from: e.from, status: e.to, reason: e.reason },
             'job status changed',
           );

@@ -37,6 +37,21 @@ export interface AttemptCompletion {
   next: NextStep;
 }
 
+/** An API key as stored: its hash, never the key. */
+export interface ApiKeyRecord {
+  /** The non-secret id inside the key (pg_<id>_<secret>). */
+  id: string;
+  /** The tenant it acts for; null for an admin key. */
+  tenant_id: string | null;
+  /** Hex SHA-256 of the whole key. */
+  key_hash: string;
+  label: string | null;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+export type NewApiKey = Omit<ApiKeyRecord, 'revoked_at'>;
+
 export type CommandResult =
   | { kind: 'ok'; job: Job }
   | { kind: 'not_found' }
@@ -118,6 +133,18 @@ export interface Store {
    * cleared. The attempt history stays. Other statuses → conflict.
    */
   retryJob(id: string, now: number): Promise<CommandResult>;
+
+  // ── API keys ─────────────────────────────────────────────────────────────────────────────────
+  /** Stores a key. Returns false (and changes nothing) when a key with this id already exists. */
+  createApiKey(key: NewApiKey): Promise<boolean>;
+  getApiKey(id: string): Promise<ApiKeyRecord | null>;
+  /** Every key, revoked ones included, oldest first. */
+  listApiKeys(): Promise<ApiKeyRecord[]>;
+  /**
+   * Sets revoked_at = now on a key not yet revoked (a revoked key keeps its first revoked_at).
+   * Returns the key as it now is, or null when there is no such key.
+   */
+  revokeApiKey(id: string, now: number): Promise<ApiKeyRecord | null>;
 
   // ── housekeeping ─────────────────────────────────────────────────────────────────────────────
   /** Deletes up to `limit` terminal jobs (and their attempts) completed before `before`. Returns how many. */

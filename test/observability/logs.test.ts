@@ -30,6 +30,18 @@ afterEach(async () => {
 });
 
 describe('log lines of deliveries', () => {
+  it('writes a line when an operator cancels or retries a job', async () => {
+    const log = capture('info');
+    const svc = await startTestService({}, { logger: log.logger });
+    cleanups.push(() => svc.cleanup());
+    const res = await svc.post('/v1/jobs', jobBody('http://127.0.0.1:9/never', { delay_ms: 60_000 }));
+    const { id } = (await res.json()) as { id: string };
+    assert.equal((await svc.post(`/v1/jobs/${id}/cancel`, {})).status, 200);
+    assert.equal((await svc.post(`/v1/jobs/${id}/retry`, {})).status, 200);
+    const changes = log.lines().filter((l) => l.msg === 'job status changed' && l.job_id === id);
+    assert.deepEqual(changes.map((l) => [l.status, l.reason, l.level]), [['cancelled', 'cancel', INFO], ['queued', 'retry', INFO]]);
+  });
+
   it('writes one line per attempt with job_id, tenant_id, attempt, outcome, status_code and duration_ms, and no payload or secret', async () => {
     let calls = 0;
     const rx = await startReceiver((_req, res) => {

@@ -946,6 +946,57 @@ export function storeContract(name: string, makeStore: MakeStore): void {
       });
     });
 
+    // ── API keys ───────────────────────────────────────────────────────────────────────────────
+    describe('api keys', () => {
+      const HASH_A = 'a'.repeat(64);
+      const HASH_B = 'b'.repeat(64);
+
+      it('stores a key and reads it back by id, unrevoked', async () => {
+        assert.equal(await store.createApiKey({ id: 'k1', tenant_id: 'acme', key_hash: HASH_A, label: 'ci', created_at: clock.now() }), true);
+        assert.deepEqual(await store.getApiKey('k1'), {
+          id: 'k1', tenant_id: 'acme', key_hash: HASH_A, label: 'ci', created_at: clock.now(), revoked_at: null,
+        });
+      });
+
+      it('stores an admin key with a null tenant', async () => {
+        await store.createApiKey({ id: 'adm', tenant_id: null, key_hash: HASH_A, label: null, created_at: clock.now() });
+        assert.equal((await store.getApiKey('adm'))?.tenant_id, null);
+      });
+
+      it('returns null for a key that does not exist', async () => {
+        assert.equal(await store.getApiKey('nope'), null);
+      });
+
+      it('refuses a second key with an existing id and keeps the first', async () => {
+        await store.createApiKey({ id: 'k1', tenant_id: 'acme', key_hash: HASH_A, label: null, created_at: clock.now() });
+        assert.equal(await store.createApiKey({ id: 'k1', tenant_id: 'evil', key_hash: HASH_B, label: null, created_at: clock.now() }), false);
+        const k = await store.getApiKey('k1');
+        assert.equal(k?.tenant_id, 'acme');
+        assert.equal(k?.key_hash, HASH_A);
+      });
+
+      it('lists every key oldest first, revoked ones included', async () => {
+        await store.createApiKey({ id: 'k2', tenant_id: 'b', key_hash: HASH_B, label: null, created_at: clock.now() + 1 });
+        await store.createApiKey({ id: 'k1', tenant_id: 'a', key_hash: HASH_A, label: null, created_at: clock.now() });
+        await store.revokeApiKey('k1', clock.now());
+        assert.deepEqual((await store.listApiKeys()).map((k) => [k.id, k.revoked_at]), [['k1', clock.now()], ['k2', null]]);
+      });
+
+      it('revokes a key once: a second revoke keeps the first revoked_at', async () => {
+        await store.createApiKey({ id: 'k1', tenant_id: 'a', key_hash: HASH_A, label: null, created_at: clock.now() });
+        const first = await store.revokeApiKey('k1', clock.now());
+        assert.equal(first?.revoked_at, clock.now());
+        const at = clock.now();
+        clock.advance(HOUR);
+        assert.equal((await store.revokeApiKey('k1', clock.now()))?.revoked_at, at);
+        assert.equal((await store.getApiKey('k1'))?.revoked_at, at);
+      });
+
+      it('answers null when revoking a key that does not exist', async () => {
+        assert.equal(await store.revokeApiKey('nope', clock.now()), null);
+      });
+    });
+
     // ── housekeeping ───────────────────────────────────────────────────────────────────────────
     describe('pruneTerminal', () => {
       it('deletes terminal jobs completed before the cutoff, with their attempts, and leaves the rest', async () => {

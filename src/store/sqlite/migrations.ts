@@ -101,6 +101,22 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX dedupe_keys_expiry ON dedupe_keys (expires_at) WHERE expires_at IS NOT NULL;
     `,
   },
+  {
+    version: 2,
+    name: 'api keys (hashed)',
+    sql: `
+      -- tenant_id NULL is an admin key. key_hash is the hex SHA-256 of the whole key; the key itself
+      -- is never stored. Looked up by id (the non-secret part of the key), so no index on the hash.
+      CREATE TABLE api_keys (
+        id         TEXT    NOT NULL PRIMARY KEY,
+        tenant_id  TEXT,
+        key_hash   TEXT    NOT NULL CHECK (length(key_hash) = 64),
+        label      TEXT,
+        created_at INTEGER NOT NULL,
+        revoked_at INTEGER
+      ) STRICT;
+    `,
+  },
 ];
 
 /** Applies every migration newer than the database, in order. Returns the versions applied. */

@@ -7,7 +7,16 @@
 import Database from 'better-sqlite3';
 import type { Attempt } from '../../domain/attempt.js';
 import { JOB_STATUSES, type CreateOutcome, type Job, type JobStatus, type NewJob } from '../../domain/job.js';
-import type { AttemptCompletion, ClaimedJob, CommandResult, ListFilter, Page, Store } from '../store.js';
+import type {
+  ApiKeyRecord,
+  AttemptCompletion,
+  ClaimedJob,
+  CommandResult,
+  ListFilter,
+  NewApiKey,
+  Page,
+  Store,
+} from '../store.js';
 import { migrate } from './migrations.js';
 import {
   attemptInsertParams,
@@ -43,6 +52,7 @@ const HELD = `(status = 'running' AND lease_owner = @owner)`;
 const GIVEN_BACK_STATUS = `CASE WHEN status = 'running' THEN (CASE WHEN attempts > 0 THEN 'retrying' ELSE 'queued' END) ELSE status END`;
 
 const MAX_LIST_LIMIT = 1000;
+const API_KEY_SELECT = 'SELECT id, tenant_id, key_hash, label, created_at, revoked_at FROM api_keys';
 
 type Stmt<P extends unknown[] | object = unknown[], R = unknown> = Database.Statement<P, R>;
 type Named = Record<string, unknown>;
@@ -71,6 +81,10 @@ interface Statements {
   pruneTerminal: Stmt<Named>;
   pruneIdempotency: Stmt<[number]>;
   pruneDedupe: Stmt<[number]>;
+  insertApiKey: Stmt<Named>;
+  getApiKey: Stmt<[string], ApiKeyRecord>;
+  listApiKeys: Stmt<[], ApiKeyRecord>;
+  revokeApiKey: Stmt<Named, ApiKeyRecord>;
 }
 
 export class SqliteStore implements Store {
@@ -311,6 +325,24 @@ export class SqliteStore implements Store {
     return this.commandTx(this.q.retry, id, now);
   }
 
+  // ── API keys ─────────────────────────────────────────────────────────────────────────────────
+
+  async createApiKey(key: NewApiKey): Promise<boolean> {
+    return this.q.insertApiKey.run({ ...key }).changes === 1;
+  }
+
+  async getApiKey(id: string): Promise<ApiKeyRecord | null> {
+    return this.q.getApiKey.get(id) ?? null;
+  }
+
+  async listApiKeys(): Promise<ApiKeyRecord[]> {
+    return this.q.listApiKeys.all();
+  }
+
+  async revokeApiKey(id: string, now: number): Promise<ApiKeyRecord | null> {
+    return this.q.revokeApiKey.get({ id, now }) ?? null;
+  }
+
   // ── housekeeping ─────────────────────────────────────────────────────────────────────────────
 
   async pruneTerminal(before: number, limit: number): Promise<number> {
@@ -445,6 +477,17 @@ export class SqliteStore implements Store {
         'DELETE FROM idempotency_keys WHERE expires_at IS NOT NULL AND expires_at <= ?',
       ),
       pruneDedupe: db.prepare<[number]>('DELETE FROM dedupe_keys WHERE expires_at IS NOT NULL AND expires_at <= ?'),
+      insertApiKey: db.prepare<Named>(`
+        INSERT INTO api_keys (id, tenant_id, key_hash, label, created_at)
+        VALUES (@id, @tenant_id, @key_hash, @label, @created_at)
+        ON CONFLICT (id) DO NOTHING`),
+      getApiKey: db.prepare<[string], ApiKeyRecord>(`${API_KEY_SELECT} WHERE id = ?`),
+      listApiKeys: db.prepare<[], ApiKeyRecord>(`${API_KEY_SELECT} ORDER BY created_at, id`),
+      // The no-op SET on an already revoked key makes RETURNING answer for it too.
+      revokeApiKey: db.prepare<Named, ApiKeyRecord>(`
+        UPDATE api_keys SET revoked_at = coalesce(revoked_at, @now)
+        WHERE id = @id
+        RETURNING id, tenant_id, key_hash, label, created_at, revoked_at`),
     };
   }
 }

@@ -124,7 +124,10 @@ describe('cancel and retry', () => {
   it('retries a cancelled job and delivers it', async () => {
     const job = await createJob(svc, body('/ok', { delay_ms: 60_000 }));
     await cancel(job.id);
-    assert.equal((await retry(job.id)).status, 200);
+    const res = await retry(job.id);
+    assert.equal(res.status, 200);
+    const queued = (await res.json()) as { run_at: string };
+    assert.ok(Date.parse(queued.run_at) <= Date.now(), 'run_at no longer lies in the future');
     await waitForStatus(svc, job.id, 'success');
     assert.equal(hits(job.id), 1);
   });

@@ -100,13 +100,29 @@ describe('SQLite driver', () => {
     remove();
   });
 
-  it('opens in WAL mode with foreign keys on, a busy timeout, and synchronous FULL unless told NORMAL', async () => {
+  it('opens in WAL mode with foreign keys on, a busy timeout, and commits what it acknowledges at FULL unless told NORMAL', async () => {
     const full = openStore();
-    assert.deepEqual(full.settings(), { journal_mode: 'wal', synchronous: 2, foreign_keys: 1, busy_timeout: 5000 });
+    assert.deepEqual(full.settings(), { journal_mode: 'wal', synchronous: 1, durable_synchronous: 2, foreign_keys: 1, busy_timeout: 5000 });
     const normal = openStore({ synchronous: 'NORMAL' });
-    assert.equal(normal.settings().synchronous, 1);
+    assert.equal(normal.settings().durable_synchronous, 1);
     assert.equal(full.driver, 'sqlite');
     await full.ping(); // answers before migrate, for /readyz on a fresh file
+  });
+
+  it('raises to FULL for the commit of a create, and only for that commit', async () => {
+    const store = openStore();
+    await store.migrate();
+    const db = (store as unknown as { db: { pragma: (s: string, o?: unknown) => unknown } }).db;
+    const calls: string[] = [];
+    const original = db.pragma.bind(db);
+    db.pragma = (sql: string, o?: unknown) => {
+      if (sql.startsWith('synchronous =')) calls.push(sql);
+      return original(sql, o);
+    };
+    await store.createJobs([newJob(1000)], 1000);
+    await store.claimDue('w', 2000, 1000, 10);
+    assert.deepEqual(calls, ['synchronous = FULL', 'synchronous = NORMAL']);
+    assert.equal(store.settings().synchronous, 1);
   });
 
   it('records each migration once and applies nothing on a second run', async () => {

@@ -100,19 +100,41 @@ export class SqliteStore implements Store {
   private readonly releaseTx: (ids: string[], owner: string, now: number, dueAt: number | null) => void;
   private readonly commandTx: (stmt: Stmt<Named, JobRow>, id: string, now: number) => CommandResult;
   private readonly pruneKeysTx: (now: number) => number;
+  private readonly durableLevel: 'FULL' | 'NORMAL';
+  private readonly durable: <A extends unknown[], R>(fn: (...args: A) => R) => (...args: A) => R;
 
   constructor(opts: SqliteStoreOptions) {
     // `timeout` is SQLite's busy_timeout.
     this.db = new Database(opts.path, { timeout: opts.busyTimeoutMs ?? 5000 });
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('foreign_keys = ON');
-    this.db.pragma(`synchronous = ${opts.synchronous === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
+    // Two levels of durability on one connection. What a caller is told is done (a created job, a
+    // cancel, a retry, an API key) commits at the configured level: FULL fsyncs the WAL at that
+    // commit, so an acknowledged job survives power loss. The engine's own bookkeeping (claims,
+    // attempt starts, results, lease renewals) commits at NORMAL: no fsync of its own; it reaches
+    // disk with the next durable commit or checkpoint. Losing its last moments to a power cut only
+    // means a job is delivered again (at-least-once), never lost.
+    this.durableLevel = opts.synchronous === 'NORMAL' ? 'NORMAL' : 'FULL';
+    this.db.pragma('synchronous = NORMAL');
 
     const immediate = <A extends unknown[], R>(fn: (...args: A) => R): ((...args: A) => R) => {
       const tx = this.db.transaction(fn);
       return (...args: A) => tx.immediate(...args) as R;
     };
-    this.createTx = immediate((jobs: NewJob[], now: number) => this.createInTx(jobs, now));
+    const durable = <A extends unknown[], R>(fn: (...args: A) => R): ((...args: A) => R) => {
+      const tx = immediate(fn);
+      if (this.durableLevel === 'NORMAL') return tx;
+      return (...args: A) => {
+        this.db.pragma('synchronous = FULL');
+        try {
+          return tx(...args);
+        } finally {
+          this.db.pragma('synchronous = NORMAL');
+        }
+      };
+    };
+    this.durable = durable;
+    this.createTx = durable((jobs: NewJob[], now: number) => this.createInTx(jobs, now));
     this.completeTx = immediate((completions: AttemptCompletion[], now: number) => {
       const s = this.q;
       for (const c of completions) {
@@ -128,7 +150,7 @@ export class SqliteStore implements Store {
       const s = this.q;
       for (const id of ids) s.release.run({ id, owner, now, due_at: dueAt });
     });
-    this.commandTx = immediate((stmt: Stmt<Named, JobRow>, id: string, now: number): CommandResult => {
+    this.commandTx = durable((stmt: Stmt<Named, JobRow>, id: string, now: number): CommandResult => {
       const changed = stmt.get({ id, now });
       if (changed) return { kind: 'ok', job: rowToJob(changed) };
       const current = this.q.getJob.get(id);
@@ -151,11 +173,19 @@ export class SqliteStore implements Store {
   }
 
   /** This connection's settings, for diagnostics and tests. synchronous: 1 NORMAL, 2 FULL. */
-  settings(): { journal_mode: string; synchronous: number; foreign_keys: number; busy_timeout: number } {
+  settings(): {
+    journal_mode: string;
+    synchronous: number;
+    durable_synchronous: number;
+    foreign_keys: number;
+    busy_timeout: number;
+  } {
     const get = (name: string) => this.db.pragma(name, { simple: true });
     return {
       journal_mode: String(get('journal_mode')),
+      // the engine's level; durable_synchronous is what creates, commands and key changes commit at
       synchronous: Number(get('synchronous')),
+      durable_synchronous: this.durableLevel === 'FULL' ? 2 : 1,
       foreign_keys: Number(get('foreign_keys')),
       busy_timeout: Number(get('busy_timeout')),
     };
@@ -328,7 +358,7 @@ export class SqliteStore implements Store {
   // ── API keys ─────────────────────────────────────────────────────────────────────────────────
 
   async createApiKey(key: NewApiKey): Promise<boolean> {
-    return this.q.insertApiKey.run({ ...key }).changes === 1;
+    return this.durable(() => this.q.insertApiKey.run({ ...key }).changes === 1)();
   }
 
   async getApiKey(id: string): Promise<ApiKeyRecord | null> {
@@ -340,7 +370,7 @@ export class SqliteStore implements Store {
   }
 
   async revokeApiKey(id: string, now: number): Promise<ApiKeyRecord | null> {
-    return this.q.revokeApiKey.get({ id, now }) ?? null;
+    return this.durable(() => this.q.revokeApiKey.get({ id, now }) ?? null)();
   }
 
   // ── housekeeping ─────────────────────────────────────────────────────────────────────────────
@@ -464,7 +494,7 @@ export class SqliteStore implements Store {
         WHERE id = @id AND status IN ('scheduled','queued','running','retrying')
         RETURNING *`),
       retry: db.prepare<Named, JobRow>(`
-        UPDATE jobs SET status = 'queued', due_at = @now, attempts = 0, completed_at = NULL,
+        UPDATE jobs SET status = 'queued', due_at = @now, run_at = min(run_at, @now), attempts = 0, completed_at = NULL,
           next_attempt_at = NULL, lease_owner = NULL, lease_expires_at = NULL, updated_at = @now
         WHERE id = @id AND status IN ('failed','cancelled')
         RETURNING *`),

@@ -56,8 +56,9 @@ export const REDACTED_PATHS: readonly string[] = [
 ];
 
 /**
- * A JSON logger. Without a destination it writes to stdout (synchronously: a crash loses no line);
- * tests pass a stream to read the lines back.
+ * A JSON logger. Without a destination it writes to stdout through an asynchronous buffer: a write
+ * to a slow pipe or terminal never stalls deliveries, and what is buffered is flushed on a normal
+ * exit (a SIGKILL may lose the last few lines, never a job). Tests pass a stream to read lines back.
  */
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
   return pino(
@@ -67,7 +68,7 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: [...REDACTED_PATHS], censor: '[redacted]' },
     },
-    destination,
+    destination ?? pino.destination({ dest: 1, sync: false }),
   );
 }
 

@@ -109,20 +109,21 @@ describe('SQLite driver', () => {
     await full.ping(); // answers before migrate, for /readyz on a fresh file
   });
 
-  it('raises to FULL for the commit of a create, and only for that commit', async () => {
+  it('answers a create only after an fdatasync of the WAL at FULL, and never syncs for engine writes', async () => {
     const store = openStore();
     await store.migrate();
-    const db = (store as unknown as { db: { pragma: (s: string, o?: unknown) => unknown } }).db;
-    const calls: string[] = [];
-    const original = db.pragma.bind(db);
-    db.pragma = (sql: string, o?: unknown) => {
-      if (sql.startsWith('synchronous =')) calls.push(sql);
-      return original(sql, o);
-    };
+    const before = store.walSyncs;
     await store.createJobs([newJob(1000)], 1000);
+    assert.equal(store.walSyncs, before + 1, 'the create waited for one sync');
     await store.claimDue('w', 2000, 1000, 10);
-    assert.deepEqual(calls, ['synchronous = FULL', 'synchronous = NORMAL']);
-    assert.equal(store.settings().synchronous, 1);
+    assert.equal(store.walSyncs, before + 1, 'a claim does not sync');
+    // concurrent creates share syncs: never more syncs than creates, at least one after the last
+    await Promise.all(Array.from({ length: 20 }, (_, i) => store.createJobs([newJob(1000 + i)], 3000)));
+    assert.ok(store.walSyncs > before + 1 && store.walSyncs <= before + 21, `syncs: ${store.walSyncs - before}`);
+    const normal = openStore({ synchronous: 'NORMAL' });
+    await normal.migrate();
+    await normal.createJobs([newJob(1000)], 1000);
+    assert.equal(normal.walSyncs, 0);
   });
 
   it('records each migration once and applies nothing on a second run', async () => {

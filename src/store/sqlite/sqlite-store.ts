@@ -18,6 +18,7 @@ import type {
   Store,
 } from '../store.js';
 import { migrate } from './migrations.js';
+import { WalSync } from './wal-sync.js';
 import {
   attemptInsertParams,
   jobInsertParams,
@@ -100,41 +101,28 @@ export class SqliteStore implements Store {
   private readonly releaseTx: (ids: string[], owner: string, now: number, dueAt: number | null) => void;
   private readonly commandTx: (stmt: Stmt<Named, JobRow>, id: string, now: number) => CommandResult;
   private readonly pruneKeysTx: (now: number) => number;
-  private readonly durableLevel: 'FULL' | 'NORMAL';
-  private readonly durable: <A extends unknown[], R>(fn: (...args: A) => R) => (...args: A) => R;
+  private readonly walSync: WalSync | null;
 
   constructor(opts: SqliteStoreOptions) {
     // `timeout` is SQLite's busy_timeout.
     this.db = new Database(opts.path, { timeout: opts.busyTimeoutMs ?? 5000 });
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('foreign_keys = ON');
-    // Two levels of durability on one connection. What a caller is told is done (a created job, a
-    // cancel, a retry, an API key) commits at the configured level: FULL fsyncs the WAL at that
-    // commit, so an acknowledged job survives power loss. The engine's own bookkeeping (claims,
-    // attempt starts, results, lease renewals) commits at NORMAL: no fsync of its own; it reaches
-    // disk with the next durable commit or checkpoint. Losing its last moments to a power cut only
+    // Every transaction commits at NORMAL: no fsync on the event loop. What a caller is told is
+    // done (a created job, a cancel, a retry, an API key) then waits for an fdatasync of the WAL in
+    // the thread pool (WalSync) when the configured level is FULL, so it survives power loss. The
+    // engine's own bookkeeping (claims, attempt starts, results, lease renewals) does not wait: it
+    // reaches disk with the next sync or checkpoint, and losing its last moments to a power cut only
     // means a job is delivered again (at-least-once), never lost.
-    this.durableLevel = opts.synchronous === 'NORMAL' ? 'NORMAL' : 'FULL';
+    const inMemory = opts.path === ':memory:' || opts.path === '';
+    this.walSync = opts.synchronous === 'NORMAL' || inMemory ? null : new WalSync(`${opts.path}-wal`);
     this.db.pragma('synchronous = NORMAL');
 
     const immediate = <A extends unknown[], R>(fn: (...args: A) => R): ((...args: A) => R) => {
       const tx = this.db.transaction(fn);
       return (...args: A) => tx.immediate(...args) as R;
     };
-    const durable = <A extends unknown[], R>(fn: (...args: A) => R): ((...args: A) => R) => {
-      const tx = immediate(fn);
-      if (this.durableLevel === 'NORMAL') return tx;
-      return (...args: A) => {
-        this.db.pragma('synchronous = FULL');
-        try {
-          return tx(...args);
-        } finally {
-          this.db.pragma('synchronous = NORMAL');
-        }
-      };
-    };
-    this.durable = durable;
-    this.createTx = durable((jobs: NewJob[], now: number) => this.createInTx(jobs, now));
+    this.createTx = immediate((jobs: NewJob[], now: number) => this.createInTx(jobs, now));
     this.completeTx = immediate((completions: AttemptCompletion[], now: number) => {
       const s = this.q;
       for (const c of completions) {
@@ -150,7 +138,7 @@ export class SqliteStore implements Store {
       const s = this.q;
       for (const id of ids) s.release.run({ id, owner, now, due_at: dueAt });
     });
-    this.commandTx = durable((stmt: Stmt<Named, JobRow>, id: string, now: number): CommandResult => {
+    this.commandTx = immediate((stmt: Stmt<Named, JobRow>, id: string, now: number): CommandResult => {
       const changed = stmt.get({ id, now });
       if (changed) return { kind: 'ok', job: rowToJob(changed) };
       const current = this.q.getJob.get(id);
@@ -185,7 +173,7 @@ export class SqliteStore implements Store {
       journal_mode: String(get('journal_mode')),
       // the engine's level; durable_synchronous is what creates, commands and key changes commit at
       synchronous: Number(get('synchronous')),
-      durable_synchronous: this.durableLevel === 'FULL' ? 2 : 1,
+      durable_synchronous: this.walSync ? 2 : 1,
       foreign_keys: Number(get('foreign_keys')),
       busy_timeout: Number(get('busy_timeout')),
     };
@@ -193,14 +181,26 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (!this.db.open) return;
+    await this.walSync?.close();
     this.db.close();
+  }
+
+  /** Waits until every commit made so far is on stable storage (when the level is FULL). */
+  private async durable<R>(result: R): Promise<R> {
+    if (this.walSync) await this.walSync.sync();
+    return result;
+  }
+
+  /** fdatasyncs of the WAL so far (0 at NORMAL). */
+  get walSyncs(): number {
+    return this.walSync?.syncs ?? 0;
   }
 
   // ── intake ───────────────────────────────────────────────────────────────────────────────────
 
   async createJobs(jobs: NewJob[], now: number): Promise<CreateOutcome[]> {
     if (jobs.length === 0) return [];
-    return this.createTx(jobs, now);
+    return this.durable(this.createTx(jobs, now));
   }
 
   private createInTx(jobs: NewJob[], now: number): CreateOutcome[] {
@@ -348,17 +348,17 @@ export class SqliteStore implements Store {
   // ── commands ─────────────────────────────────────────────────────────────────────────────────
 
   async cancelJob(id: string, now: number): Promise<CommandResult> {
-    return this.commandTx(this.q.cancel, id, now);
+    return this.durable(this.commandTx(this.q.cancel, id, now));
   }
 
   async retryJob(id: string, now: number): Promise<CommandResult> {
-    return this.commandTx(this.q.retry, id, now);
+    return this.durable(this.commandTx(this.q.retry, id, now));
   }
 
   // ── API keys ─────────────────────────────────────────────────────────────────────────────────
 
   async createApiKey(key: NewApiKey): Promise<boolean> {
-    return this.durable(() => this.q.insertApiKey.run({ ...key }).changes === 1)();
+    return this.durable(this.q.insertApiKey.run({ ...key }).changes === 1);
   }
 
   async getApiKey(id: string): Promise<ApiKeyRecord | null> {
@@ -370,7 +370,7 @@ export class SqliteStore implements Store {
   }
 
   async revokeApiKey(id: string, now: number): Promise<ApiKeyRecord | null> {
-    return this.durable(() => this.q.revokeApiKey.get({ id, now }) ?? null)();
+    return this.durable(this.q.revokeApiKey.get({ id, now }) ?? null);
   }
 
   // ── housekeeping ─────────────────────────────────────────────────────────────────────────────

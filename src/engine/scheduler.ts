@@ -14,7 +14,9 @@ export class Scheduler {
   constructor(
     private readonly clock: Clock,
     private readonly onDue: () => void,
-    private readonly maxEntries = 4096,
+    // small on purpose: when full, each new time is compared with the latest held (a scan of the
+    // leaves), and the store answers for everything beyond the earliest few hundred anyway
+    private readonly maxEntries = 512,
   ) {}
 
   /** Asks for onDue() at time `at` (epoch ms); a time in the past means as soon as possible. */

@@ -80,7 +80,8 @@ export const configSchema = z.object({
   SCHEDULER_POLL_INTERVAL_MS: int(5000, 10, 3_600_000),
   LEASE_MS: int(30000, 1000, 3_600_000),
   DEDUPE_WINDOW_SECONDS: int(3600, 0, 30 * 86400),
-  DEDUPE_CACHE_SIZE: int(100_000, 0, 10_000_000),
+  // ~250 bytes an entry; the durable index answers beyond it, so it only needs the hot duplicates
+  DEDUPE_CACHE_SIZE: int(10_000, 0, 10_000_000),
   IDEMPOTENCY_TTL_SECONDS: int(86400, 1, 30 * 86400),
   MAX_PAYLOAD_BYTES: int(262144, 1, 16 * 1024 * 1024),
   SHUTDOWN_TIMEOUT_MS: int(30000, 0, 3_600_000),

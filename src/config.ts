@@ -88,6 +88,8 @@ export const configSchema = z.object({
   RETRY_AFTER_MAX_SECONDS: int(3600, 0, 86400),
   JOB_RETENTION_DAYS: int(30, 0, 36500),
   REQUEST_TIMEOUT_MS: int(30000, 1000, 600_000),
+  /** Adds a `tenant` label to the job and attempt counters; only where the number of tenants is bounded. */
+  METRICS_TENANT_LABELS: bool(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ALLOW_PRIVATE_DESTINATIONS: bool(false),
   /** Comma-separated CIDRs that destinations may use even though they are private. */

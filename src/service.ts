@@ -99,7 +99,13 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
     onCreated: (runAt) => engine.notifyDue(runAt),
     dedupeCacheSize: config.DEDUPE_CACHE_SIZE,
   });
-  const metrics = createMetrics({ events, engineStats: () => engine.stats(), store, clock });
+  const metrics = createMetrics({
+    events,
+    engineStats: () => engine.stats(),
+    store,
+    clock,
+    tenantLabels: config.METRICS_TENANT_LABELS,
+  });
   attachEventLogger(events, logger);
   const housekeeper = new Housekeeper(store, clock, events, config.JOB_RETENTION_DAYS * 86_400_000);
 

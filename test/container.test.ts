@@ -290,7 +290,9 @@ describe('docker-compose.yml', () => {
 
   it('sets only real settings, which the service accepts, and waits out the shutdown drain', () => {
     for (const k of Object.keys(env)) assert.ok(configKeys.has(k), `${k} is a setting`);
-    const config = loadConfig(env);
+    // API keys come from the operator's shell or .env: compose refuses to start without them
+    assert.match(env.API_KEYS ?? '', /^\$\{PULSEGATE_API_KEYS:\?.+\}$/);
+    const config = loadConfig({ ...env, API_KEYS: `*:${'k'.repeat(43)}` });
     assert.equal(config.HOST, '0.0.0.0');
     const grace = /^(\d+)s$/.exec(svc.stop_grace_period ?? '');
     assert.ok(grace, 'stop_grace_period is set in seconds');

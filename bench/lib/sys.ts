@@ -1,0 +1,101 @@
+// What the benchmark reads from the machine: process memory, file sizes, free ports, Redis, facts.
+
+import { execFileSync } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
+import { connect, createServer, type AddressInfo } from 'node:net';
+import { cpus, totalmem, release } from 'node:os';
+import { ROOT_DIR } from './procs.js';
+
+/** Resident set size of a process in MB (VmRSS), or null when it is gone. */
+export function rssMb(pid: number): number | null {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Total size in bytes of the files that exist among paths. */
+export function sizeOf(paths: string[]): number {
+  let total = 0;
+  for (const p of paths) {
+    try {
+      total += statSync(p).size;
+    } catch {
+      // absent (no -wal yet, say)
+    }
+  }
+  return total;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** True when something at host:port answers a Redis PING within timeoutMs. */
+export function redisAnswers(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = connect({ host, port });
+    let buf = '';
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    sock.on('connect', () => sock.write('PING\r\n'));
+    sock.on('data', (d) => {
+      buf += d.toString();
+      if (buf.includes('\r\n')) done(buf.startsWith('+PONG'));
+    });
+    sock.on('error', () => done(false));
+  });
+}
+
+export interface Machine {
+  cpu: string;
+  cores: number;
+  memory_gb: number;
+  kernel: string;
+  node: string;
+  commit: string;
+}
+
+export function machine(): Machine {
+  const c = cpus();
+  let commit = 'unknown';
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT_DIR, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { cwd: ROOT_DIR, encoding: 'utf8' }).trim();
+    if (dirty) commit += '+uncommitted src changes';
+  } catch {
+    // not a git checkout
+  }
+  return {
+    cpu: c[0]?.model.trim() ?? 'unknown',
+    cores: c.length,
+    memory_gb: Math.round(totalmem() / 2 ** 30),
+    kernel: release(),
+    node: process.version,
+    commit,
+  };
+}
+
+export function packageVersion(name: string): string {
+  try {
+    const pkg = JSON.parse(readFileSync(`${ROOT_DIR}/node_modules/${name}/package.json`, 'utf8')) as { version: string };
+    return pkg.version;
+  } catch {
+    return 'not installed';
+  }
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -1,0 +1,254 @@
+// The load generator, a process of its own. Driven by bench/run.ts over IPC:
+//   autocannon  fixed-duration POST load (intake; unique bodies through autocannon's [<id>])
+//   burst       n jobs as fast as `connections` concurrent clients can create them
+//   paced       `rate` jobs per second for `seconds`, every other one scheduled with a delay
+//   raw         n plain undici.request POSTs to the receiver with `concurrency` in flight (the ceiling)
+// A job is created over HTTP on PulseGate (POST /v1/jobs) or with Queue.add on BullMQ. Each payload
+// carries t (creation time, epoch ms), i (index) and d (due time) for the receiver to measure against.
+
+import autocannon from 'autocannon';
+import { Pool, request } from 'undici';
+import { emit, serve } from './lib/rpc.js';
+import { dist, nowMs, Samples, type Dist } from './lib/stats.js';
+
+export type Target =
+  | { kind: 'pulsegate'; url: string }
+  | { kind: 'bullmq'; queue: string; prefix: string; host: string; port: number };
+
+export interface CreateResult {
+  ok: number;
+  failed: number;
+  first_error: string | null;
+  started_at: number;
+  finished_at: number;
+  /** Time for one create call (HTTP request or Queue.add). */
+  request_ms: Dist;
+}
+
+export interface PacedResult extends CreateResult {
+  /** How far behind its intended send time each job was sent (the generator's own lag). */
+  send_lag_ms: Dist;
+}
+
+/** The job as the receiver will get it. */
+function payload(i: number, t: number, delayMs: number | undefined): Record<string, unknown> {
+  const p: Record<string, unknown> = {
+    t,
+    i,
+    order: { id: `ord_${i}`, amount_cents: 1299, currency: 'EUR', status: 'paid', customer: 'cus_4f9a2c' },
+  };
+  if (delayMs !== undefined) p.d = t + delayMs;
+  return p;
+}
+
+interface Creator {
+  create(i: number, delayMs: number | undefined): Promise<void>;
+  close(): Promise<void>;
+}
+
+const BULLMQ_JOB_OPTIONS = {
+  attempts: 5,
+  backoff: { type: 'exponential', delay: 1000 },
+  removeOnComplete: true,
+  removeOnFail: 1000,
+};
+
+async function creator(target: Target, receiverUrl: string, connections: number): Promise<Creator> {
+  if (target.kind === 'pulsegate') {
+    const pool = new Pool(target.url, { connections, pipelining: 1, keepAliveTimeout: 60_000 });
+    const destination = { url: receiverUrl };
+    return {
+      async create(i, delayMs) {
+        const body: Record<string, unknown> = { tenant_id: 'bench', type: 'order.paid', payload: payload(i, nowMs(), delayMs), destination };
+        if (delayMs !== undefined) body.delay_ms = delayMs;
+        const res = await pool.request({ path: '/v1/jobs', method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        if (res.statusCode !== 201) throw new Error(`HTTP ${res.statusCode}: ${(await res.body.text()).slice(0, 300)}`);
+        await res.body.dump();
+      },
+      close: () => pool.close(),
+    };
+  }
+  const { Queue } = await import('bullmq');
+  const queue = new Queue(target.queue, { connection: { host: target.host, port: target.port }, prefix: target.prefix });
+  await queue.waitUntilReady();
+  return {
+    async create(i, delayMs) {
+      const data = payload(i, nowMs(), delayMs);
+      await queue.add('order.paid', data, delayMs !== undefined ? { ...BULLMQ_JOB_OPTIONS, delay: delayMs } : BULLMQ_JOB_OPTIONS);
+    },
+    close: () => queue.close(),
+  };
+}
+
+class Tally {
+  ok = 0;
+  failed = 0;
+  firstError: string | null = null;
+  readonly requestMs = new Samples(1 << 15);
+
+  async run(fn: () => Promise<void>): Promise<void> {
+    const t0 = performance.now();
+    try {
+      await fn();
+      this.ok++;
+      this.requestMs.push(performance.now() - t0);
+    } catch (err) {
+      this.failed++;
+      this.firstError ??= (err as Error).message;
+    }
+  }
+}
+
+interface BurstArgs {
+  target: Target;
+  receiverUrl: string;
+  n: number;
+  connections: number;
+  delayMs?: number;
+  /** Emit a `progress` event every this many jobs created. */
+  progressEvery?: number;
+}
+
+async function burst(a: BurstArgs): Promise<CreateResult> {
+  const c = await creator(a.target, a.receiverUrl, a.connections);
+  const tally = new Tally();
+  let next = 0;
+  let done = 0;
+  const startedAt = nowMs();
+  const client = async () => {
+    while (next < a.n) {
+      const i = next++;
+      await tally.run(() => c.create(i, a.delayMs));
+      done++;
+      if (a.progressEvery && done % a.progressEvery === 0) emit('progress', { done, at: nowMs() });
+      // a target that fails everything would otherwise spin through n errors; stop early instead
+      if (tally.failed > 100 && tally.failed > tally.ok) next = a.n;
+    }
+  };
+  await Promise.all(Array.from({ length: a.connections }, client));
+  const finishedAt = nowMs();
+  await c.close();
+  return { ok: tally.ok, failed: tally.failed, first_error: tally.firstError, started_at: startedAt, finished_at: finishedAt, request_ms: dist(tally.requestMs) };
+}
+
+interface PacedArgs {
+  target: Target;
+  receiverUrl: string;
+  rate: number;
+  seconds: number;
+  connections: number;
+  delayMinMs: number;
+  delayMaxMs: number;
+}
+
+/** Every odd-indexed job is scheduled, with a delay spread evenly over [delayMinMs, delayMaxMs). */
+function pacedDelay(i: number, min: number, max: number): number | undefined {
+  if (i % 2 === 0) return undefined;
+  return min + ((i * 7919) % Math.max(1, max - min));
+}
+
+async function paced(a: PacedArgs): Promise<PacedResult> {
+  const c = await creator(a.target, a.receiverUrl, a.connections);
+  const tally = new Tally();
+  const lag = new Samples(1 << 14);
+  const n = Math.round(a.rate * a.seconds);
+  const interval = 1000 / a.rate;
+  const inflight = new Set<Promise<void>>();
+  const startedAt = nowMs() + 20;
+  let i = 0;
+  // bounded: every pass either sends at least one job or sleeps until the next one is due
+  while (i < n) {
+    const now = nowMs();
+    while (i < n && startedAt + i * interval <= now) {
+      lag.push(now - (startedAt + i * interval));
+      const p = tally.run(() => c.create(i, pacedDelay(i, a.delayMinMs, a.delayMaxMs))).finally(() => inflight.delete(p));
+      inflight.add(p);
+      i++;
+    }
+    if (i < n) await new Promise((r) => setTimeout(r, Math.max(0, startedAt + i * interval - nowMs())));
+  }
+  await Promise.all(inflight);
+  const finishedAt = nowMs();
+  await c.close();
+  return {
+    ok: tally.ok,
+    failed: tally.failed,
+    first_error: tally.firstError,
+    started_at: startedAt,
+    finished_at: finishedAt,
+    request_ms: dist(tally.requestMs),
+    send_lag_ms: dist(lag),
+  };
+}
+
+interface RawArgs {
+  url: string;
+  n: number;
+  concurrency: number;
+}
+
+/** The delivery ceiling: what one process with plain undici.request gets through to the receiver. */
+async function raw(a: RawArgs): Promise<CreateResult> {
+  const tally = new Tally();
+  let next = 0;
+  const startedAt = nowMs();
+  const client = async () => {
+    while (next < a.n) {
+      const i = next++;
+      await tally.run(async () => {
+        const res = await request(a.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(payload(i, nowMs(), undefined)) });
+        await res.body.dump();
+        if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}`);
+      });
+      if (tally.failed > 100 && tally.failed > tally.ok) next = a.n;
+    }
+  };
+  await Promise.all(Array.from({ length: a.concurrency }, client));
+  return { ok: tally.ok, failed: tally.failed, first_error: tally.firstError, started_at: startedAt, finished_at: nowMs(), request_ms: dist(tally.requestMs) };
+}
+
+interface AutocannonArgs {
+  url: string;
+  body: string;
+  connections: number;
+  seconds: number;
+}
+
+export interface AutocannonResult {
+  ok: number;
+  non2xx: number;
+  errors: number;
+  seconds: number;
+  per_s: number;
+  p50_ms: number;
+  p99_ms: number;
+}
+
+async function cannon(a: AutocannonArgs): Promise<AutocannonResult> {
+  const r = await autocannon({
+    url: a.url,
+    method: 'POST',
+    connections: a.connections,
+    duration: a.seconds,
+    headers: { 'content-type': 'application/json' },
+    body: a.body,
+    idReplacement: true,
+    timeout: 30,
+  });
+  return {
+    ok: r['2xx'],
+    non2xx: r.non2xx,
+    errors: r.errors + r.timeouts,
+    seconds: r.duration,
+    per_s: r['2xx'] / r.duration,
+    p50_ms: r.latency.p50,
+    p99_ms: r.latency.p99,
+  };
+}
+
+serve({
+  autocannon: cannon,
+  burst,
+  paced,
+  raw,
+});

@@ -1,0 +1,60 @@
+// 3. End to end: N jobs created as fast as the load generator's clients can, while they are being
+// delivered. Deliveries per second from the first create request to the last delivery, and
+// creation-to-delivery latency, after an unmeasured warm-up of a tenth as many jobs. The same on
+// BullMQ (Queue.add, a worker delivering with undici).
+
+import { atLeast, deliveryTimeoutMs, fmt, ratio, type Ctx, type Figures, type Scenario } from '../lib/context.js';
+import type { CreateResult, Target } from '../loadgen.js';
+import type { ReceiverStats } from '../receiver.js';
+import { onBullMQ, onPulseGate } from '../lib/phases.js';
+
+/** Creates n jobs on target and waits for the receiver to get them all. */
+async function createAndDeliver(ctx: Ctx, target: Target, who: string): Promise<Figures> {
+  const n = ctx.o.jobs;
+  if (ctx.o.warmupSeconds > 0) {
+    // unmeasured: a tenth of the jobs first, so neither side is timed on code not yet optimized
+    const warm = Math.max(1, Math.floor(n / 10));
+    await ctx.receiver.call('reset');
+    const c = await ctx.loadgen.call<CreateResult>('burst', { target, receiverUrl: ctx.receiverUrl, n: warm, connections: ctx.o.connections }, deliveryTimeoutMs(warm));
+    await ctx.receiver.call('waitFor', { n: c.ok, timeoutMs: deliveryTimeoutMs(warm) }, deliveryTimeoutMs(warm) + 10_000);
+  }
+  await ctx.receiver.call('reset');
+  const c = await ctx.loadgen.call<CreateResult>('burst', { target, receiverUrl: ctx.receiverUrl, n, connections: ctx.o.connections }, deliveryTimeoutMs(n));
+  if (c.failed) ctx.log(`e2e: ${who}: ${c.failed} creates failed: ${c.first_error}`);
+  const w = await ctx.receiver.call<{ count: number; reached: boolean }>('waitFor', { n: c.ok, timeoutMs: deliveryTimeoutMs(n) }, deliveryTimeoutMs(n) + 10_000);
+  if (!w.reached) ctx.log(`e2e: ${who}: only ${w.count} of ${c.ok} delivered in time`);
+  const s = await ctx.receiver.call<ReceiverStats>('stats');
+  const perS = s.count / ((s.last_at - c.started_at) / 1000);
+  ctx.log(`e2e: ${who} ${fmt(perS)} deliveries/s, creation-to-delivery p50 ${fmt(s.latency_ms.p50, 1)} p99 ${fmt(s.latency_ms.p99, 1)} ms`);
+  return { per_s: perS, create_per_s: c.ok / ((c.finished_at - c.started_at) / 1000), p50_ms: s.latency_ms.p50, p99_ms: s.latency_ms.p99, delivered: s.count, duplicates: s.duplicates };
+}
+
+export const e2e: Scenario = {
+  name: 'e2e',
+  title: '3. End to end',
+  what: 'jobs created as fast as the clients can while they are delivered; BullMQ: Queue.add and a worker',
+  reference: 'BullMQ',
+  async run(ctx, round) {
+    const pg = () => onPulseGate(ctx, `e2e-r${round}`, (t) => createAndDeliver(ctx, t, 'PulseGate'));
+    const bull = () => onBullMQ(ctx, `e2e-r${round}`, (t) => createAndDeliver(ctx, t, 'BullMQ'));
+    const f: Figures = {};
+    if (round % 2 === 1) Object.assign(f, await pg(), await bull());
+    else Object.assign(f, await bull(), await pg());
+    f.ratio = f.bull_per_s ? (f.pg_per_s as number) / f.bull_per_s : null;
+    return f;
+  },
+  rows(m) {
+    return [
+      { metric: 'deliveries/s, first request to last delivery', pulsegate: fmt(m.pg_per_s), reference: fmt(m.bull_per_s), ratio: ratio(m.ratio), floor: '>= 2x', verdict: atLeast(m.ratio, 2) },
+      { metric: 'creates/s', pulsegate: fmt(m.pg_create_per_s), reference: fmt(m.bull_create_per_s), ratio: '', floor: '', verdict: '' },
+      {
+        metric: 'creation-to-delivery p50 / p99',
+        pulsegate: `${fmt(m.pg_p50_ms, 1)} / ${fmt(m.pg_p99_ms, 1)} ms`,
+        reference: `${fmt(m.bull_p50_ms, 1)} / ${fmt(m.bull_p99_ms, 1)} ms`,
+        ratio: '',
+        floor: '',
+        verdict: '',
+      },
+    ];
+  },
+};

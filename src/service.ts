@@ -97,6 +97,7 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
     clock,
     events,
     onCreated: (runAt) => engine.notifyDue(runAt),
+    claimer: engine,
     dedupeCacheSize: config.DEDUPE_CACHE_SIZE,
   });
   const metrics = createMetrics({

@@ -87,6 +87,11 @@ export interface NewJob {
   /** (tenant, dedupe_key) or the content hash; null when deduplication is off. */
   dedupe_hash: string | null;
   dedupe_expires_at: number | null;
+  /**
+   * Claimed at insert: a job due now, created by a process whose engine has room for it, is written
+   * already held by that engine, which starts it without a separate claim. Null otherwise.
+   */
+  lease?: { owner: string; expires_at: number } | null;
 }
 
 export type CreateOutcome =

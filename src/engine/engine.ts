@@ -59,7 +59,15 @@ interface Held {
   state: 'queued' | 'parked' | 'inflight';
   cancelled: boolean;
   abandoned: boolean;
+  startedAt: number;
+  marked: boolean;
 }
+
+/**
+ * An attempt is written as `running` only once it has been in flight this long: most deliveries
+ * finish sooner, and skipping their mark saves a write per job. Slow ones show as running.
+ */
+const MARK_AFTER_MS = 100;
 
 interface Park {
   fifo: Fifo<Held>;
@@ -86,6 +94,11 @@ export class Engine {
   private readonly scheduler: Scheduler;
   private readonly writer: WriteBatcher;
   private waiting = 0;
+  private reserved = 0;
+  private pumpScheduled = false;
+  /** Attempts in flight not yet marked running in the store (marked once they outlast MARK_AFTER_MS). */
+  private readonly unmarked = new Set<Held>();
+  private markTimer: Timer | null = null;
   private parkedCount = 0;
   private inFlight = 0;
   private filling = false;
@@ -109,6 +122,10 @@ export class Engine {
     } as Required<Omit<EngineOptions, 'owner'>>;
     this.scheduler = new Scheduler(opts.clock, () => this.requestFill());
     this.writer = new WriteBatcher(opts.store, this.owner, opts.clock, opts.events);
+  }
+
+  get leaseMs(): number {
+    return this.o.leaseMs;
   }
 
   get isRunning(): boolean {
@@ -143,6 +160,31 @@ export class Engine {
     else this.scheduler.wakeAt(at);
   }
 
+  // ── claim at insert (see Intake) ──
+
+  /** Grants up to n memory-queue slots to jobs about to be created already held by this engine. */
+  reserve(n: number): number {
+    if (!this.isRunning) return 0;
+    const granted = Math.max(0, Math.min(n, this.o.capacity - this.waiting - this.reserved));
+    this.reserved += granted;
+    return granted;
+  }
+
+  unreserve(n: number): void {
+    this.reserved = Math.max(0, this.reserved - n);
+  }
+
+  /** Takes a job that was created under this engine's lease straight into the memory queue. */
+  adopt(job: ClaimedJob): void {
+    this.reserved = Math.max(0, this.reserved - 1);
+    if (!this.isRunning) return; // still leased to us: drain() or the next start gives it back
+    const h: Held = { job, state: 'queued', cancelled: false, abandoned: false, startedAt: 0, marked: false };
+    this.held.set(job.id, h);
+    this.queue.push(h);
+    this.waiting++;
+    this.pumpSoon();
+  }
+
   /** A job was cancelled: drop it from memory; an attempt in flight finishes and is its last. */
   forget(id: string): void {
     const h = this.held.get(id);
@@ -165,6 +207,8 @@ export class Engine {
     this.scheduler.stop();
     this.pollTimer?.cancel();
     this.renewTimer?.cancel();
+    this.markTimer?.cancel();
+    this.markTimer = null;
     for (const p of this.parks.values()) p.timer?.cancel();
     const now = this.o.clock.now();
     const waitingIds: string[] = [];
@@ -218,7 +262,7 @@ export class Engine {
       this.refill = true;
       return;
     }
-    const room = this.o.capacity - this.waiting;
+    const room = this.o.capacity - this.waiting - this.reserved;
     if (room <= 0) {
       this.backlog = true;
       return;
@@ -234,7 +278,7 @@ export class Engine {
         return;
       }
       for (const job of claimed) {
-        const h: Held = { job, state: 'queued', cancelled: false, abandoned: false };
+        const h: Held = { job, state: 'queued', cancelled: false, abandoned: false, startedAt: 0, marked: false };
         this.held.set(job.id, h);
         this.queue.push(h);
         this.waiting++;
@@ -357,7 +401,9 @@ export class Engine {
     const attempt = job.attempts + 1;
     const startedAt = this.o.clock.now();
     const dueAt = job.status === 'retrying' && job.next_attempt_at !== null ? job.next_attempt_at : job.run_at;
-    this.writer.markRunning(job.id);
+    h.startedAt = startedAt;
+    this.unmarked.add(h);
+    this.armMark();
     this.o.events.emit({
       type: 'attempt.started',
       job_id: job.id,
@@ -391,6 +437,7 @@ export class Engine {
 
   private finish(h: Held, attempt: number, startedAt: number, durationMs: number, result: DeliveryResult): void {
     this.inFlight--;
+    this.unmarked.delete(h);
     if (this.held.get(h.job.id) === h) this.held.delete(h.job.id);
     const job = h.job;
     if (!h.abandoned) {
@@ -447,6 +494,31 @@ export class Engine {
       for (const w of this.idleWaiters.splice(0)) w();
     }
     this.pump();
+  }
+
+  private pumpSoon(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    queueMicrotask(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  /** Marks running the attempts that have been in flight for MARK_AFTER_MS, then re-arms. */
+  private armMark(): void {
+    if (this.markTimer || this.unmarked.size === 0) return;
+    this.markTimer = this.o.clock.setTimer(MARK_AFTER_MS, () => {
+      this.markTimer = null;
+      const cutoff = this.o.clock.now() - MARK_AFTER_MS;
+      for (const h of this.unmarked) {
+        if (h.startedAt > cutoff) continue;
+        this.unmarked.delete(h);
+        h.marked = true;
+        this.writer.markRunning(h.job.id);
+      }
+      this.armMark();
+    });
   }
 
   private leaveWaiting(h: Held): void {

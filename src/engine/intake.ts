@@ -7,12 +7,24 @@ import { LRUCache } from 'lru-cache';
 import type { Clock } from '../clock.js';
 import type { CreateOutcome, NewJob } from '../domain/job.js';
 import type { EventBus } from '../observability/events.js';
-import type { Store } from '../store/store.js';
+import type { ClaimedJob, Store } from '../store/store.js';
 
 interface Pending {
   job: NewJob;
   resolve: (o: CreateOutcome) => void;
   reject: (e: unknown) => void;
+}
+
+/** The engine side of claim-at-insert: due-now jobs are written already held and handed over. */
+export interface Claimer {
+  readonly owner: string;
+  readonly leaseMs: number;
+  /** Grants up to n slots in the memory queue; the granted number is returned and held for adopt. */
+  reserve(n: number): number;
+  /** Takes a job created under its lease into the memory queue, using one reserved slot. */
+  adopt(job: ClaimedJob): void;
+  /** Gives back reserved slots that were not used (duplicates, replays, failed writes). */
+  unreserve(n: number): void;
 }
 
 export interface IntakeOptions {
@@ -21,6 +33,8 @@ export interface IntakeOptions {
   events: EventBus;
   /** Called with each created job's run_at once it is committed. */
   onCreated: (runAt: number) => void;
+  /** When set, jobs due now are claimed at insert by this engine instead of by a later claim. */
+  claimer?: Claimer | null;
   dedupeCacheSize: number;
   maxBatch?: number;
 }
@@ -65,6 +79,25 @@ export class Intake {
     });
   }
 
+  /** Puts the engine's lease on as many due-now jobs as it has room for; returns how many. */
+  private lease(batch: Pending[], now: number): number {
+    const claimer = this.o.claimer;
+    if (!claimer) return 0;
+    let due = 0;
+    for (const p of batch) if (p.job.run_at <= now) due++;
+    let granted = due > 0 ? claimer.reserve(due) : 0;
+    const total = granted;
+    const lease = { owner: claimer.owner, expires_at: now + claimer.leaseMs };
+    for (const p of batch) {
+      if (granted === 0) break;
+      if (p.job.run_at <= now) {
+        p.job.lease = lease;
+        granted--;
+      }
+    }
+    return total;
+  }
+
   private async flush(): Promise<void> {
     this.scheduled = false;
     const batch = this.pending;
@@ -73,6 +106,7 @@ export class Intake {
     this.inflight += batch.length;
     const now = this.o.clock.now();
     const started = performance.now();
+    let leased = this.lease(batch, now);
     let outcomes: CreateOutcome[];
     try {
       outcomes = await this.o.store.createJobs(
@@ -80,6 +114,7 @@ export class Intake {
         now,
       );
     } catch (err) {
+      if (leased > 0) this.o.claimer?.unreserve(leased);
       this.inflight -= batch.length;
       this.o.events.emit({ type: 'store.error', op: 'create', error: (err as Error).message });
       for (const p of batch) p.reject(err);
@@ -92,7 +127,12 @@ export class Intake {
       const out = outcomes[i] as CreateOutcome;
       switch (out.kind) {
         case 'created':
-          this.o.onCreated(out.job.run_at);
+          if (p.job.lease) {
+            this.o.claimer?.adopt({ ...out.job, lease_owner: p.job.lease.owner });
+            leased--;
+          } else {
+            this.o.onCreated(out.job.run_at);
+          }
           if (this.cache && p.job.dedupe_hash && p.job.dedupe_expires_at) {
             this.cache.set(cacheKey(p.job.tenant_id, p.job.dedupe_hash), { job_id: out.job.id, expires_at: p.job.dedupe_expires_at });
           }
@@ -107,6 +147,8 @@ export class Intake {
       }
       p.resolve(out);
     }
+    // leases of inputs that created nothing (replays, duplicates) free their slots
+    if (leased > 0) this.o.claimer?.unreserve(leased);
   }
 }
 

@@ -75,7 +75,8 @@ export interface Store {
    * - else dedupe_hash set and an unexpired (tenant_id, dedupe_hash) record exists → deduplicated
    *   with the original job (the idempotency record, if any, is then written pointing at it).
    * - else the job is inserted (status scheduled when run_at > now, else queued; due_at = run_at),
-   *   with its idempotency and dedupe records (expired records for the same key are replaced).
+   *   with its idempotency and dedupe records (expired records for the same key are replaced), and
+   *   held under `lease` when the input carries one (claimed at insert by the creating engine).
    * Inputs later in the batch see the ones before them (two requests with one key create one job).
    */
   createJobs(jobs: NewJob[], now: number): Promise<CreateOutcome[]>;
@@ -103,8 +104,9 @@ export interface Store {
   /**
    * Records attempts and applies each job's next step, all in ONE transaction. For each completion:
    * the attempt row is always inserted and the job's attempts/last_error/last_status_code/updated_at
-   * always updated (the attempt happened). The status changes only if the job is running and owner
-   * still holds it (a job cancelled mid-flight stays cancelled): success/failed set completed_at;
+   * always updated (the attempt happened). The status changes only if owner still holds the job and
+   * it is not terminal (a job cancelled mid-flight stays cancelled; it need not have been marked
+   * running, since short attempts are never marked): success/failed set completed_at;
    * retrying sets next_attempt_at = due_at; the lease is cleared in every case.
    */
   completeAttempts(completions: AttemptCompletion[], now: number): Promise<void>;

@@ -161,6 +161,18 @@ export function storeContract(name: string, makeStore: MakeStore): void {
 
     // ── createJobs ─────────────────────────────────────────────────────────────────────────────
     describe('createJobs', () => {
+      it('writes a job already held when it carries a lease, so no claim takes it', async () => {
+        const now = clock.now();
+        const [out] = await store.createJobs([newJob(now, { lease: { owner: 'w1', expires_at: now + LEASE_MS } })], now);
+        const job = expectJob(out, 'created');
+        assert.equal(job.status, 'queued');
+        assert.deepEqual(await store.claimDue('w2', now, LEASE_MS, 10), []);
+        assert.equal(await store.nextDueAt(), null);
+        assert.equal(await store.renewLeases('w1', now, LEASE_MS), 1);
+        assert.equal(await store.recoverLeases(now, { all: true }), 1);
+        assert.deepEqual((await store.claimDue('w2', now, LEASE_MS, 10)).map((j) => j.id), [job.id]);
+      });
+
       it('creates a job queued when run_at is now or past, scheduled when it is in the future', async () => {
         const now = clock.now();
         const out = await store.createJobs(
@@ -680,16 +692,26 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         assert.equal((await store.listAttempts(j.id)).length, 2);
       });
 
-      it('does not change the status from a stale attempt after the same owner claimed the job again', async () => {
+      it('applies a result from a job held but never marked running (short attempts are not marked)', async () => {
+        const j = await create();
+        await claimOnly(j.id, 'w1');
+        await complete(j.id, 'w1', 'success', { status: 'success' });
+        const after = await mustGet(j.id);
+        assert.equal(after.status, 'success');
+        assert.equal(after.attempts, 1);
+        assert.equal(await store.renewLeases('w1', clock.now(), LEASE_MS), 0, 'the lease is cleared');
+      });
+
+      it('does not change the status from a result of an owner whose job another owner claimed since', async () => {
         const j = await running((await create()).id, 'w1');
         clock.advance(LEASE_MS + 1);
         await store.recoverLeases(clock.now());
-        await claimOnly(j.id, 'w1'); // held again, not yet running
+        await claimOnly(j.id, 'w2');
         await complete(j.id, 'w1', 'success', { status: 'success' });
         const after = await mustGet(j.id);
         assert.equal(after.status, 'queued');
-        assert.equal(after.attempts, 1);
-        assert.equal(await store.renewLeases('w1', clock.now(), LEASE_MS), 1, 'still held');
+        assert.equal(after.attempts, 1, 'the attempt is recorded all the same');
+        assert.equal(await store.renewLeases('w2', clock.now(), LEASE_MS), 1, 'still held by w2');
       });
 
       it('applies many completions in one call', async () => {

@@ -117,6 +117,18 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 3,
+    name: 'one index for held jobs',
+    sql: `
+      -- Every claim and every result changes lease_owner; one index over held jobs instead of two
+      -- halves that index upkeep. Recovery scans it (held jobs only: a few thousand per process);
+      -- renewal seeks by owner.
+      DROP INDEX jobs_lease_expiry;
+      DROP INDEX jobs_lease_owner;
+      CREATE INDEX jobs_held ON jobs (lease_owner, lease_expires_at) WHERE lease_owner IS NOT NULL;
+    `,
+  },
 ];
 
 /** Applies every migration newer than the database, in order. Returns the versions applied. */

@@ -115,6 +115,8 @@ export function jobInsertParams(j: NewJob, status: JobStatus, now: number): Reco
     rate_limit_burst: j.rate_limit?.burst ?? null,
     run_at: j.run_at,
     due_at: j.run_at,
+    lease_owner: j.lease?.owner ?? null,
+    lease_expires_at: j.lease?.expires_at ?? null,
     idempotency_key: j.idempotency_key,
     dedupe_key: j.dedupe_key,
     created_at: now,

@@ -48,7 +48,9 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
 // time if a predicate ever drifts from its index.
 const WAITING = `status IN ('scheduled','queued','retrying')`;
 const TERMINAL = `status IN ('success','failed','cancelled')`;
-const HELD = `(status = 'running' AND lease_owner = @owner)`;
+// A result applies while its dispatcher still holds the job and nobody ended it meanwhile. The
+// job need not be marked running: the engine marks only attempts that outlast a short grace.
+const HELD = `(status IN ('scheduled','queued','retrying','running') AND lease_owner = @owner)`;
 // A running job given back without an attempt result: retrying if it has made attempts, else queued.
 const GIVEN_BACK_STATUS = `CASE WHEN status = 'running' THEN (CASE WHEN attempts > 0 THEN 'retrying' ELSE 'queued' END) ELSE status END`;
 
@@ -400,12 +402,12 @@ export class SqliteStore implements Store {
           id, tenant_id, type, status, payload_json,
           dest_url, dest_method, dest_timeout_ms, dest_headers_json,
           retry_max_attempts, retry_base_delay_ms, retry_max_delay_ms, rate_limit_rps, rate_limit_burst,
-          run_at, due_at, idempotency_key, dedupe_key, created_at, updated_at
+          run_at, due_at, lease_owner, lease_expires_at, idempotency_key, dedupe_key, created_at, updated_at
         ) VALUES (
           @id, @tenant_id, @type, @status, @payload_json,
           @dest_url, @dest_method, @dest_timeout_ms, @dest_headers_json,
           @retry_max_attempts, @retry_base_delay_ms, @retry_max_delay_ms, @rate_limit_rps, @rate_limit_burst,
-          @run_at, @due_at, @idempotency_key, @dedupe_key, @created_at, @updated_at
+          @run_at, @due_at, @lease_owner, @lease_expires_at, @idempotency_key, @dedupe_key, @created_at, @updated_at
         )`),
       getJob: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE id = ?'),
       // A record whose job was pruned counts as absent (the join drops it) and is overwritten.
@@ -525,7 +527,7 @@ export class SqliteStore implements Store {
 /** A running job whose dispatcher is gone is due again now; a held waiting job keeps its due time. */
 function recoverSql(where: string): string {
   return `
-    UPDATE jobs SET
+    UPDATE jobs INDEXED BY jobs_held SET
       status = ${GIVEN_BACK_STATUS},
       due_at = CASE WHEN status = 'running' THEN @now ELSE due_at END,
       next_attempt_at = CASE WHEN status = 'running' AND attempts > 0 THEN @now ELSE next_attempt_at END,

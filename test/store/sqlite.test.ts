@@ -126,6 +126,27 @@ describe('SQLite driver', () => {
     assert.equal(normal.walSyncs, 0);
   });
 
+  it('checkpoints the WAL from a worker thread, never inside its own commits', async () => {
+    const store = openStore();
+    await store.migrate();
+    const db = (store as unknown as { db: Database.Database }).db;
+    assert.equal(db.pragma('wal_autocheckpoint', { simple: true }), 0, 'no checkpoint inside a commit');
+    const path = db.name;
+    const before = statSync(path).size;
+    for (let b = 0; b < 10; b++) {
+      await store.createJobs(Array.from({ length: 500 }, (_, i) => newJob(1000 + b * 500 + i, { payload_json: JSON.stringify({ pad: 'x'.repeat(500) }) })), 5000);
+    }
+    // only a checkpoint copies pages into the database file: the worker's does within its interval
+    const grew = await (async () => {
+      for (let i = 0; i < 40; i++) {
+        if (statSync(path).size > before + 1_000_000) return true;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return false;
+    })();
+    assert.ok(grew, `database file ${statSync(path).size} bytes, was ${before}`);
+  });
+
   it('records each migration once and applies nothing on a second run', async () => {
     const store = openStore();
     await store.migrate();

@@ -18,6 +18,7 @@ import type {
   Store,
 } from '../store.js';
 import { migrate } from './migrations.js';
+import { Checkpointer } from './checkpointer.js';
 import { WalSync } from './wal-sync.js';
 import {
   attemptInsertParams,
@@ -104,6 +105,9 @@ export class SqliteStore implements Store {
   private readonly commandTx: (stmt: Stmt<Named, JobRow>, id: string, now: number) => CommandResult;
   private readonly pruneKeysTx: (now: number) => number;
   private readonly walSync: WalSync | null;
+  private checkpointer: Checkpointer | null = null;
+  private readonly path: string;
+  private readonly inMemory: boolean;
 
   constructor(opts: SqliteStoreOptions) {
     // `timeout` is SQLite's busy_timeout.
@@ -116,9 +120,12 @@ export class SqliteStore implements Store {
     // engine's own bookkeeping (claims, attempt starts, results, lease renewals) does not wait: it
     // reaches disk with the next sync or checkpoint, and losing its last moments to a power cut only
     // means a job is delivered again (at-least-once), never lost.
-    const inMemory = opts.path === ':memory:' || opts.path === '';
-    this.walSync = opts.synchronous === 'NORMAL' || inMemory ? null : new WalSync(`${opts.path}-wal`);
+    this.path = opts.path;
+    this.inMemory = opts.path === ':memory:' || opts.path === '';
+    this.walSync = opts.synchronous === 'NORMAL' || this.inMemory ? null : new WalSync(`${opts.path}-wal`);
     this.db.pragma('synchronous = NORMAL');
+    // checkpoints run in a worker thread (see Checkpointer), not inside this connection's commits
+    this.db.pragma('wal_autocheckpoint = 0');
 
     const immediate = <A extends unknown[], R>(fn: (...args: A) => R): ((...args: A) => R) => {
       const tx = this.db.transaction(fn);
@@ -154,6 +161,7 @@ export class SqliteStore implements Store {
 
   async migrate(): Promise<void> {
     migrate(this.db);
+    if (!this.checkpointer && !this.inMemory) this.checkpointer = new Checkpointer(this.path);
   }
 
   async ping(): Promise<void> {
@@ -184,6 +192,8 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (!this.db.open) return;
     await this.walSync?.close();
+    await this.checkpointer?.stop();
+    this.checkpointer = null;
     this.db.close();
   }
 

@@ -10,7 +10,8 @@
  *   running ──(lease expired: the process died)──▶ queued | retrying (delivered again: at-least-once)
  *
  * A job waiting in a dispatcher's memory (claimed under a lease but not yet sent) keeps its status
- * (queued/scheduled/retrying); `running` means an attempt is in flight. success, failed and cancelled
+ * (queued/scheduled/retrying); `running` means an attempt has been in flight for over 100 ms (the
+ * engine does not write it for shorter ones). success, failed and cancelled
  * are terminal: only an explicit retry leaves failed or cancelled.
  */
 

@@ -82,8 +82,12 @@ export async function startPulseGate(
       if (code !== 0) console.error(`[bench] PulseGate exited with ${code}; see ${join(dir, 'pulsegate.log')}`);
       if (!o.cpuProf) return null;
       try {
+        // CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile: thread 0 is the main thread (the
+        // store's checkpoint worker writes a profile of its own)
         const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')).sort();
-        return files.length ? join(profDir, files[files.length - 1] as string) : null;
+        const main = files.filter((f) => /\.\d+\.0\.\d+\.cpuprofile$/.test(f));
+        const pick = main.length ? main : files;
+        return pick.length ? join(profDir, pick[pick.length - 1] as string) : null;
       } catch {
         return null;
       }

@@ -25,12 +25,17 @@ interface Where {
 
 let worker: Worker | null = null;
 
-/** Runs fn with the Redis client of a Queue handle on the given queue (closed afterwards). */
-async function withClient<T>(a: Where, fn: (client: Awaited<Queue['client']>) => Promise<T>): Promise<T> {
+type RedisClient = Awaited<ReturnType<Queue['getBackend']>['client']>;
+
+/**
+ * Runs fn with the Redis client of a Queue handle on the given queue (closed afterwards).
+ * BullMQ 6 has no Queue.client: the raw client is on the Redis backend, getBackend().client.
+ */
+async function withClient<T>(a: Where, fn: (client: RedisClient) => Promise<T>): Promise<T> {
   const q = new Queue(a.queue, { connection: { host: a.host, port: a.port }, prefix: a.prefix });
   try {
     await q.waitUntilReady();
-    return await fn(await q.client);
+    return await fn(await q.getBackend().client);
   } finally {
     await q.close();
   }

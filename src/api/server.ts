@@ -64,6 +64,16 @@ export async function buildServer(ctx: ApiContext, opts: ServerOptions = {}): Pr
           version: VERSION,
           description: 'Webhook dispatch: durable jobs, retries with backoff, per-destination rate limits, a dead-letter queue.',
         },
+        components: {
+          securitySchemes: {
+            bearerAuth: {
+              type: 'http',
+              scheme: 'bearer',
+              description: 'An API key (`npm run keys -- create`). Required on /v1 once any key is configured.',
+            },
+          },
+        },
+        security: [{ bearerAuth: [] }],
         tags: [
           { name: 'jobs', description: 'Create, read, cancel and retry jobs' },
           { name: 'dlq', description: 'The dead-letter queue' },

@@ -11,7 +11,7 @@ export function dlqRoutes(app: FastifyInstance, ctx: ApiContext): void {
       summary: 'List the dead-letter queue (failed jobs)',
       tags: ['dlq'],
       querystring: dlqQuerySchema,
-      response: { 200: jobPageSchema, 400: errorSchema },
+      response: { 401: errorSchema, 403: errorSchema, 200: jobPageSchema, 400: errorSchema },
     },
   }, async (req, reply) => {
     const { limit, cursor, tenant_id } = req.query;

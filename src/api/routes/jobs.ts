@@ -36,7 +36,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
       tags: ['jobs'],
       headers: createJobHeadersSchema,
       body: createJobBodySchema,
-      response: { 200: jobSchema, 201: jobSchema, 400: errorSchema, 413: errorSchema, 415: errorSchema, 422: errorSchema, 503: errorSchema },
+      response: { 401: errorSchema, 403: errorSchema, 200: jobSchema, 201: jobSchema, 400: errorSchema, 413: errorSchema, 415: errorSchema, 422: errorSchema, 503: errorSchema },
     },
   }, async (req, reply) => {
     if (ctx.lifecycle.phase !== 'ready') {
@@ -78,7 +78,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
       summary: 'List jobs, newest first',
       tags: ['jobs'],
       querystring: listJobsQuerySchema,
-      response: { 200: jobPageSchema, 400: errorSchema },
+      response: { 401: errorSchema, 403: errorSchema, 200: jobPageSchema, 400: errorSchema },
     },
   }, async (req, reply) => {
     const { limit, cursor, ...filter } = req.query;
@@ -87,7 +87,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
   });
 
   r.get('/v1/jobs/:id', {
-    schema: { summary: 'Get a job', tags: ['jobs'], params: idParams, response: { 200: jobSchema, 404: errorSchema } },
+    schema: { summary: 'Get a job', tags: ['jobs'], params: idParams, response: { 401: errorSchema, 403: errorSchema, 200: jobSchema, 404: errorSchema } },
   }, async (req, reply) => {
     const job = await store.getJob(requireJobId(req.params.id));
     if (!job) throw new ApiError(404, 'not_found', 'job not found');
@@ -99,7 +99,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
       summary: "A job's delivery attempts, oldest first",
       tags: ['jobs'],
       params: idParams,
-      response: { 200: attemptListSchema, 404: errorSchema },
+      response: { 401: errorSchema, 403: errorSchema, 200: attemptListSchema, 404: errorSchema },
     },
   }, async (req) => {
     const id = requireJobId(req.params.id);
@@ -115,7 +115,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
       description: 'A scheduled, queued or retrying job is cancelled at once; a running one finishes its attempt and gets no further one.',
       tags: ['jobs'],
       params: idParams,
-      response: { 200: jobSchema, 404: errorSchema, 409: errorSchema },
+      response: { 401: errorSchema, 403: errorSchema, 200: jobSchema, 404: errorSchema, 409: errorSchema },
     },
   }, async (req, reply) => {
     const res = await store.cancelJob(requireJobId(req.params.id), clock.now());
@@ -132,7 +132,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
       description: 'Queues the job again with a fresh attempt budget; its attempt history is kept.',
       tags: ['jobs'],
       params: idParams,
-      response: { 200: jobSchema, 404: errorSchema, 409: errorSchema },
+      response: { 401: errorSchema, 403: errorSchema, 200: jobSchema, 404: errorSchema, 409: errorSchema },
     },
   }, async (req, reply) => {
     const res = await store.retryJob(requireJobId(req.params.id), clock.now());

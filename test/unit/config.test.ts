@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { describe, it } from 'node:test';
+import { ConfigError, loadConfig } from '../../src/config.js';
+
+describe('configuration', () => {
+  it('has the documented defaults', () => {
+    const c = loadConfig({});
+    assert.equal(c.PORT, 8080);
+    assert.equal(c.HOST, '127.0.0.1');
+    assert.equal(c.DATABASE_PATH, './pulsegate.db');
+    assert.equal(c.QUEUE_CAPACITY, 10000);
+    assert.equal(c.WORKER_CONCURRENCY, 20);
+    assert.equal(c.SCHEDULER_POLL_INTERVAL_MS, 5000);
+    assert.equal(c.DEDUPE_WINDOW_SECONDS, 3600);
+    assert.equal(c.IDEMPOTENCY_TTL_SECONDS, 86400);
+    assert.equal(c.MAX_PAYLOAD_BYTES, 262144);
+    assert.equal(c.SHUTDOWN_TIMEOUT_MS, 30000);
+    assert.equal(c.LOG_LEVEL, 'info');
+    assert.equal(c.RETRY_AFTER_MAX_SECONDS, 3600);
+    assert.equal(c.JOB_RETENTION_DAYS, 30);
+    assert.equal(c.SQLITE_SYNCHRONOUS, 'FULL');
+    assert.ok(Object.isFrozen(c));
+  });
+
+  it('names every bad variable in one error', () => {
+    assert.throws(
+      () => loadConfig({ PORT: 'eighty', WORKER_CONCURRENCY: '0', LOG_LEVEL: 'loud' }),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        for (const name of ['PORT', 'WORKER_CONCURRENCY', 'LOG_LEVEL']) assert.match(err.message, new RegExp(name));
+        return true;
+      },
+    );
+  });
+
+  it('stops the service at start with a message naming the variable', () => {
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      cwd: new URL('../..', import.meta.url).pathname,
+      env: { ...process.env, QUEUE_CAPACITY: '-5', DATABASE_PATH: '/nonexistent/never-created.db' },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    assert.equal(run.status, 2);
+    assert.match(run.stderr, /QUEUE_CAPACITY/);
+  });
+});

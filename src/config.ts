@@ -75,6 +75,8 @@ export const configSchema = z.object({
   DATABASE_PATH: z.string().min(1).default('./pulsegate.db'),
   /** FULL survives power loss (an fsync per group commit); NORMAL survives a process crash only. */
   SQLITE_SYNCHRONOUS: z.enum(['FULL', 'NORMAL']).default('FULL'),
+  /** Run the SQLite connection on a worker thread, off the event loop that serves HTTP. */
+  SQLITE_THREAD: bool(false),
   QUEUE_CAPACITY: int(10000, 1, 1_000_000),
   WORKER_CONCURRENCY: int(20, 1, 10_000),
   SCHEDULER_POLL_INTERVAL_MS: int(5000, 10, 3_600_000),

@@ -20,6 +20,7 @@ import { EventBus } from './observability/events.js';
 import { attachEventLogger, createLogger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
 import { openSqliteStore } from './store/sqlite/sqlite-store.js';
+import { ThreadedSqliteStore } from './store/sqlite/threaded-store.js';
 import type { Store } from './store/store.js';
 import { VERSION } from './version.js';
 
@@ -51,7 +52,8 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
   const lifecycle: Lifecycle = { phase: 'starting' };
   const events = new EventBus();
 
-  const store = o.store ?? openSqliteStore({ path: config.DATABASE_PATH, synchronous: config.SQLITE_SYNCHRONOUS });
+  const storeOptions = { path: config.DATABASE_PATH, synchronous: config.SQLITE_SYNCHRONOUS };
+  const store = o.store ?? (config.SQLITE_THREAD ? new ThreadedSqliteStore(storeOptions) : openSqliteStore(storeOptions));
   await store.migrate();
 
   const authenticator = createAuthenticator({

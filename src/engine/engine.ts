@@ -1,8 +1,10 @@
 /*
- * The dispatch engine: claims due jobs from the store into a bounded memory queue, paces them per
- * destination, runs at most `concurrency` attempts at once, and writes each result back.
+ * The dispatch engine: claims due jobs from the store (or adopts jobs created already held by it,
+ * see Intake) into a bounded memory queue, paces them per destination, runs at most `concurrency`
+ * attempts at once, and writes each result back.
  *
- * A claimed job's life in memory (its store status is unchanged until an attempt starts):
+ * A claimed job's life in memory (its store status stays waiting until an attempt has been in flight
+ * for MARK_AFTER_MS; then it is written as running):
  *
  *   claimed ──▶ queued (FIFO) ──(no rate limit, or a token is free)──▶ in flight ──▶ result written
  *                   │                                                     ▲
@@ -60,7 +62,6 @@ interface Held {
   cancelled: boolean;
   abandoned: boolean;
   startedAt: number;
-  marked: boolean;
 }
 
 /**
@@ -178,10 +179,7 @@ export class Engine {
   adopt(job: ClaimedJob): void {
     this.reserved = Math.max(0, this.reserved - 1);
     if (!this.isRunning) return; // still leased to us: drain() or the next start gives it back
-    const h: Held = { job, state: 'queued', cancelled: false, abandoned: false, startedAt: 0, marked: false };
-    this.held.set(job.id, h);
-    this.queue.push(h);
-    this.waiting++;
+    this.enqueue(job);
     this.pumpSoon();
   }
 
@@ -277,12 +275,7 @@ export class Engine {
         if (claimed.length) await this.o.store.release(claimed.map((j) => j.id), this.owner, now);
         return;
       }
-      for (const job of claimed) {
-        const h: Held = { job, state: 'queued', cancelled: false, abandoned: false, startedAt: 0, marked: false };
-        this.held.set(job.id, h);
-        this.queue.push(h);
-        this.waiting++;
-      }
+      for (const job of claimed) this.enqueue(job);
       this.backlog = claimed.length === want;
       if (!this.backlog) {
         const next = await this.o.store.nextDueAt();
@@ -496,6 +489,14 @@ export class Engine {
     this.pump();
   }
 
+  /** A job this engine now holds joins the memory queue. */
+  private enqueue(job: ClaimedJob): void {
+    const h: Held = { job, state: 'queued', cancelled: false, abandoned: false, startedAt: 0 };
+    this.held.set(job.id, h);
+    this.queue.push(h);
+    this.waiting++;
+  }
+
   private pumpSoon(): void {
     if (this.pumpScheduled) return;
     this.pumpScheduled = true;
@@ -514,7 +515,6 @@ export class Engine {
       for (const h of this.unmarked) {
         if (h.startedAt > cutoff) continue;
         this.unmarked.delete(h);
-        h.marked = true;
         this.writer.markRunning(h.job.id);
       }
       this.armMark();

@@ -33,3 +33,16 @@ export async function onBullMQ(ctx: Ctx, label: string, fn: (target: Target) => 
   }
 }
 
+
+/**
+ * Runs both sides of a comparison in one round, PulseGate first in odd rounds and second in even
+ * ones, so neither side always gets the warmer (or noisier) machine. Returns their figures merged.
+ */
+export async function bothSides(round: number, pulsegate: () => Promise<Figures>, reference: () => Promise<Figures>): Promise<Figures> {
+  if (round % 2 === 1) {
+    const pg = await pulsegate();
+    return { ...pg, ...(await reference()) };
+  }
+  const ref = await reference();
+  return { ...ref, ...(await pulsegate()) };
+}

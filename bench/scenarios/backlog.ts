@@ -4,7 +4,7 @@
 // them and Redis's used_memory growth.
 
 import { atMost, fmt, type Ctx, type Figures, type Scenario } from '../lib/context.js';
-import { onBullMQ, onPulseGate } from '../lib/phases.js';
+import { onBullMQ, onPulseGate, bothSides } from '../lib/phases.js';
 import type { RunningPulseGate } from '../lib/pulsegate.js';
 import type { CreateResult, Target } from '../loadgen.js';
 import { request } from 'undici';
@@ -118,9 +118,7 @@ export const backlog: Scenario = {
   async run(ctx, round) {
     const pg = () => onPulseGate(ctx, `backlog-r${round}`, (t, p) => pulsegate(ctx, t, p));
     const bull = () => onBullMQ(ctx, `backlog-r${round}`, (t) => bullmq(ctx, t));
-    const f: Figures = {};
-    if (round % 2 === 1) Object.assign(f, await pg(), await bull());
-    else Object.assign(f, await bull(), await pg());
+    const f = await bothSides(round, pg, bull);
     return f;
   },
   rows(m) {

@@ -3,6 +3,7 @@
 // process now warm, N more written while it runs. Next to it the ceiling: plain undici.request from
 // one process to the same receiver with the same concurrency (after a warm-up of its own).
 
+import { bothSides } from '../lib/phases.js';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { atLeast, deliveryTimeoutMs, fmt, ratio, type Ctx, type Figures, type Scenario } from '../lib/context.js';
@@ -65,9 +66,7 @@ export const delivery: Scenario = {
   what: 'jobs stored before the service starts, delivered to the receiver; next to raw undici.request with the same concurrency',
   reference: 'raw undici.request',
   async run(ctx, round) {
-    const f: Figures = {};
-    if (round % 2 === 1) Object.assign(f, await pulsegate(ctx, round), await raw(ctx));
-    else Object.assign(f, await raw(ctx), await pulsegate(ctx, round));
+    const f = await bothSides(round, () => pulsegate(ctx, round), () => raw(ctx));
     f.ratio = (f.pg_per_s as number) / (f.undici_per_s as number);
     f.cold_ratio = (f.pg_cold_per_s as number) / (f.undici_per_s as number);
     return f;

@@ -6,7 +6,7 @@
 import { atLeast, deliveryTimeoutMs, fmt, ratio, type Ctx, type Figures, type Scenario } from '../lib/context.js';
 import type { CreateResult, Target } from '../loadgen.js';
 import type { ReceiverStats } from '../receiver.js';
-import { onBullMQ, onPulseGate } from '../lib/phases.js';
+import { onBullMQ, onPulseGate, bothSides } from '../lib/phases.js';
 
 /** Creates n jobs on target and waits for the receiver to get them all. */
 async function createAndDeliver(ctx: Ctx, target: Target, who: string): Promise<Figures> {
@@ -37,9 +37,7 @@ export const e2e: Scenario = {
   async run(ctx, round) {
     const pg = () => onPulseGate(ctx, `e2e-r${round}`, (t) => createAndDeliver(ctx, t, 'PulseGate'));
     const bull = () => onBullMQ(ctx, `e2e-r${round}`, (t) => createAndDeliver(ctx, t, 'BullMQ'));
-    const f: Figures = {};
-    if (round % 2 === 1) Object.assign(f, await pg(), await bull());
-    else Object.assign(f, await bull(), await pg());
+    const f = await bothSides(round, pg, bull);
     f.ratio = f.bull_per_s ? (f.pg_per_s as number) / f.bull_per_s : null;
     return f;
   },

@@ -2,6 +2,7 @@
 // delivery runs, next to a bare fastify route that answers 201 without storing anything (the ceiling).
 // Afterwards the database is opened and counted: every acknowledged job must be there.
 
+import { bothSides } from '../lib/phases.js';
 import { join } from 'node:path';
 import { atLeast, fmt, ratio, type Ctx, type Figures, type Scenario } from '../lib/context.js';
 import { ROOT_DIR } from '../lib/procs.js';
@@ -82,9 +83,7 @@ export const intake: Scenario = {
       delay_ms: 3_600_000,
     });
     // alternate which goes first, so neither always gets the warmer machine
-    const f: Figures = {};
-    if (round % 2 === 1) Object.assign(f, await pulsegate(ctx, body, round), await bare(ctx, body));
-    else Object.assign(f, await bare(ctx, body), await pulsegate(ctx, body, round));
+    const f = await bothSides(round, () => pulsegate(ctx, body, round), () => bare(ctx, body));
     f.ratio = (f.pg_per_s as number) / (f.bare_per_s as number);
     return f;
   },

@@ -6,7 +6,7 @@
 import { atMost, deliveryTimeoutMs, fmt, type Ctx, type Figures, type Scenario } from '../lib/context.js';
 import type { PacedResult, Target } from '../loadgen.js';
 import type { ReceiverStats } from '../receiver.js';
-import { onBullMQ, onPulseGate } from '../lib/phases.js';
+import { onBullMQ, onPulseGate, bothSides } from '../lib/phases.js';
 
 /** Sends at the paced rate for `seconds` and waits until the receiver has every job. */
 async function sendPaced(ctx: Ctx, target: Target, who: string, seconds: number): Promise<PacedResult> {
@@ -51,9 +51,7 @@ export const paced: Scenario = {
   async run(ctx, round) {
     const pg = () => onPulseGate(ctx, `paced-r${round}`, (t) => pace(ctx, t, 'PulseGate'));
     const bull = () => onBullMQ(ctx, `paced-r${round}`, (t) => pace(ctx, t, 'BullMQ'));
-    const f: Figures = {};
-    if (round % 2 === 1) Object.assign(f, await pg(), await bull());
-    else Object.assign(f, await bull(), await pg());
+    const f = await bothSides(round, pg, bull);
     return f;
   },
   rows(m) {

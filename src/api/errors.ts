@@ -78,10 +78,8 @@ export function errorHandler(err: FastifyError & { validationContext?: string },
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return sendError(reply, 413, 'payload_too_large', 'request body is too large');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return sendError(reply, 415, 'unsupported_media_type', 'send the body as application/json');
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-        return sendError(reply, 415, 'unsupported_media_type', 'send the body as application/json');
-      }
       return sendError(reply, 400, 'validation_failed', 'invalid Content-Length');
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return sendError(reply, 400, 'validation_failed', 'the request body is empty');

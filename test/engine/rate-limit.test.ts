@@ -56,7 +56,7 @@ describe('rate limiting', () => {
       assert.equal(done.status, 'success');
       assert.equal(done.attempts, 1, 'waiting for a token costs no attempt');
     }
-    assert.equal(bJobs.length, 10);
+    for (const j of bJobs) assert.equal((await getJob(svc, j.id)).status, 'success');
   });
 
   it('keeps separate budgets per tenant for the same destination', async () => {

@@ -2,13 +2,14 @@
 // Dockerfile line by line, docker-compose.yml with a YAML parser. The HEALTHCHECK probe itself is
 // run, with node, against a real service.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { configSchema, loadConfig } from '../src/config.js';
+import { NODE_FLAGS } from '../src/node-flags.js';
 import { startTestService } from './support/service.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -206,12 +207,22 @@ describe('Dockerfile', () => {
   it('starts dist/main.js, which tsc builds from src/main.ts', () => {
     const cmd = runtime.steps.find((i) => i.cmd === 'CMD');
     assert.ok(cmd);
-    assert.deepEqual(splitArgs(cmd.rest).words, ['node', 'dist/main.js']);
+    assert.deepEqual(splitArgs(cmd.rest).words, ['node', ...NODE_FLAGS, 'dist/main.js']);
     const tsconfig = JSON.parse(read('tsconfig.json')) as { compilerOptions: { outDir: string; rootDir: string } };
     assert.equal(tsconfig.compilerOptions.outDir, 'dist');
     assert.equal(tsconfig.compilerOptions.rootDir, 'src');
     assert.ok(existsSync(posix.join(root, 'src/main.ts')));
     assert.equal((JSON.parse(read('package.json')) as { main: string }).main, 'dist/main.js');
+  });
+
+  it('starts Node with the same V8 flags as `npm start` and the benchmark', async () => {
+    const start = (JSON.parse(read('package.json')) as { scripts: { start: string } }).scripts.start;
+    assert.equal(start, ['node', ...NODE_FLAGS, 'scripts/start.mjs'].join(' '));
+    const { SERVICE_NODE_ARGS } = await import('../bench/lib/pulsegate.js');
+    assert.deepEqual(SERVICE_NODE_ARGS, NODE_FLAGS);
+    // each flag is one this Node accepts: a flag it did not know would stop the service at start
+    const run = spawnSync(process.execPath, [...NODE_FLAGS, '-e', 'process.exit(0)'], { encoding: 'utf8' });
+    assert.equal(run.status, 0, run.stderr);
   });
 
   it('has a HEALTHCHECK whose node probe passes against a live service and fails when nothing answers', async () => {

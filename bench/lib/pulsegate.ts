@@ -1,11 +1,16 @@
-// Starts PulseGate as production runs it: the built dist/main.js in a process of its own, on a fresh
-// SQLite file in a fresh directory, listening on 127.0.0.1 only.
+// Starts PulseGate as production runs it: the built dist/main.js in a process of its own, with the
+// production Node flags (src/node-flags.ts), on a fresh SQLite file in a fresh directory, listening
+// on 127.0.0.1 only.
 
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { ROOT_DIR, type Child, type Procs } from './procs.js';
 import { freePort, rssMb, sizeOf, sleep } from './sys.js';
+import { NODE_FLAGS } from '../../src/node-flags.js';
+
+/** Node's flags for the service: the production ones (`npm start`, the container's CMD). */
+export const SERVICE_NODE_ARGS: readonly string[] = NODE_FLAGS;
 
 export interface PulseGateSettings {
   SQLITE_SYNCHRONOUS: 'FULL' | 'NORMAL';
@@ -37,7 +42,7 @@ export async function startPulseGate(
   const dbPath = join(dir, 'pulsegate.db');
   const profDir = join(dir, 'profile');
   const child = procs.spawn('pulsegate', join(ROOT_DIR, 'dist/main.js'), {
-    nodeArgs: o.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [],
+    nodeArgs: [...SERVICE_NODE_ARGS, ...(o.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [])],
     stdoutFile: join(dir, 'pulsegate.log'),
     env: {
       PORT: String(port),

@@ -18,7 +18,7 @@ import type {
   Store,
 } from '../store.js';
 import { migrate } from './migrations.js';
-import { Checkpointer } from './checkpointer.js';
+import { Checkpointer, type CheckpointResult } from './checkpointer.js';
 import { WalSync } from './wal-sync.js';
 import {
   attemptInsertParams,
@@ -37,7 +37,16 @@ export interface SqliteStoreOptions {
   synchronous?: 'FULL' | 'NORMAL';
   /** How long a statement waits for another connection's write lock before failing. */
   busyTimeoutMs?: number;
+  /**
+   * The WAL is started over once it passes half of this, and cut back to it when it does
+   * (journal_size_limit). Default 64 MiB.
+   */
+  walLimitBytes?: number;
+  /** How often the worker thread checkpoints. Default 250 ms. */
+  checkpointIntervalMs?: number;
 }
+
+const DEFAULT_WAL_LIMIT_BYTES = 64 * 1024 * 1024;
 
 export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
   return new SqliteStore(opts);
@@ -106,6 +115,9 @@ export class SqliteStore implements Store {
   private readonly pruneKeysTx: (now: number) => number;
   private readonly walSync: WalSync | null;
   private checkpointer: Checkpointer | null = null;
+  private readonly checkpointIntervalMs: number;
+  /** Frames in the WAL past which the store finishes a checkpoint itself, so the log starts over. */
+  private readonly restartFrames: number;
   private readonly path: string;
   private readonly inMemory: boolean;
 
@@ -126,6 +138,11 @@ export class SqliteStore implements Store {
     this.db.pragma('synchronous = NORMAL');
     // checkpoints run in a worker thread (see Checkpointer), not inside this connection's commits
     this.db.pragma('wal_autocheckpoint = 0');
+    const walLimit = opts.walLimitBytes ?? DEFAULT_WAL_LIMIT_BYTES;
+    this.db.pragma(`journal_size_limit = ${Math.floor(walLimit)}`);
+    const pageSize = Number(this.db.pragma('page_size', { simple: true }));
+    this.restartFrames = Math.max(1, Math.floor(walLimit / 2 / (pageSize + 24)));
+    this.checkpointIntervalMs = opts.checkpointIntervalMs ?? 250;
 
     const immediate = <A extends unknown[], R>(fn: (...args: A) => R): ((...args: A) => R) => {
       const tx = this.db.transaction(fn);
@@ -161,7 +178,30 @@ export class SqliteStore implements Store {
 
   async migrate(): Promise<void> {
     migrate(this.db);
-    if (!this.checkpointer && !this.inMemory) this.checkpointer = new Checkpointer(this.path);
+    if (!this.checkpointer && !this.inMemory) {
+      this.checkpointer = new Checkpointer(this.path, {
+        intervalMs: this.checkpointIntervalMs,
+        onCheckpoint: (r) => this.finishCheckpoint(r),
+      });
+    }
+  }
+
+  /**
+   * The worker's PASSIVE checkpoint copies the frames that existed when it began; under a steady
+   * write load new ones keep arriving, the log is never wholly copied, and SQLite only starts the
+   * WAL over when it is. Once the log is long, this connection copies the few frames that remain
+   * (those written while the worker copied), between two of its own transactions (it is the only
+   * writer), so its next commit starts the WAL over, cutting the file back to journal_size_limit.
+   */
+  private finishCheckpoint(r: CheckpointResult): void {
+    if (!this.db.open || this.db.inTransaction) return;
+    // r.checkpointed === r.log only says the worker copied what it saw when it began
+    if (r.log < this.restartFrames) return;
+    try {
+      this.db.pragma('wal_checkpoint(PASSIVE)');
+    } catch {
+      // busy or closing: the next report tries again
+    }
   }
 
   async ping(): Promise<void> {

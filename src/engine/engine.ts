@@ -6,13 +6,16 @@
  * A claimed job's life in memory (its store status stays waiting until an attempt has been in flight
  * for MARK_AFTER_MS; then it is written as running):
  *
+ *   created here, due within HOLD_AHEAD_MS ──▶ held ahead (heap by run_at, one timer) ──(run_at)──┐
+ *                                                                                                  ▼
  *   claimed ──▶ queued (FIFO) ──(no rate limit, or a token is free)──▶ in flight ──▶ result written
  *                   │                                                     ▲
  *                   └──(no token yet)──▶ parked on its (tenant, origin) ──┘ (when its timer frees a token)
  *                                             └──(would wait longer than maxParkMs)──▶ released to the store,
  *                                                  due when its turn comes (no attempt spent)
- *   queued | parked ──(cancelled)──▶ dropped          in flight ──(cancelled)──▶ finishes, no further attempt
- *   queued | parked ──(drain)──▶ released             in flight ──(drain timeout)──▶ released, result ignored
+ *   ahead | queued | parked ──(cancelled)──▶ dropped  in flight ──(cancelled)──▶ finishes, no further attempt
+ *   ahead | queued | parked ──(drain)──▶ released     in flight ──(drain timeout)──▶ released, result ignored
+ *   (a job released keeps its due time: one held ahead is claimed from the store when its time comes)
  *
  * Memory stays bounded: at most `capacity` jobs wait in memory (queued + parked); the rest wait in
  * the store and are claimed as room frees. A parked job holds no worker, so a slow or throttled
@@ -29,6 +32,7 @@ import type { EventBus } from '../observability/events.js';
 import type { ClaimedJob, Store } from '../store/store.js';
 import type { DeliveryRequest } from '../delivery/dispatcher.js';
 import { Fifo } from './fifo.js';
+import { MinHeap } from './min-heap.js';
 import { RateLimiter, rateLimitKey } from './rate-limiter.js';
 import { Scheduler } from './scheduler.js';
 import { WriteBatcher } from './write-batcher.js';
@@ -58,7 +62,7 @@ export interface EngineOptions {
 
 interface Held {
   job: ClaimedJob;
-  state: 'queued' | 'parked' | 'inflight';
+  state: 'ahead' | 'queued' | 'parked' | 'inflight';
   cancelled: boolean;
   abandoned: boolean;
   startedAt: number;
@@ -70,15 +74,24 @@ interface Held {
  */
 const MARK_AFTER_MS = 100;
 
+/**
+ * A job created by this process and due within this long is written already held by this engine
+ * (see Intake) and waits in memory for its time, so it runs then without a claim statement and
+ * without a scheduler round trip through the store. Well inside any lease (renewed in bulk anyway).
+ */
+export const HOLD_AHEAD_MS = 2000;
+
 interface Park {
   fifo: Fifo<Held>;
   timer: Timer | null;
 }
 
 export interface EngineStats {
-  /** Jobs waiting in memory: queued plus parked (the memory queue's depth). */
+  /** Jobs waiting in memory: queued, parked and held ahead of their time (the memory queue's depth). */
   queued: number;
   parked: number;
+  /** Jobs created here and held in memory until their run_at (at most HOLD_AHEAD_MS ahead). */
+  ahead: number;
   inFlight: number;
   capacity: number;
   concurrency: number;
@@ -89,6 +102,11 @@ export class Engine {
   private readonly o: Required<Omit<EngineOptions, 'owner'>>;
   private readonly held = new Map<string, Held>();
   private readonly queue = new Fifo<Held>(1024);
+  /** Jobs held ahead of their run_at, earliest first, and the one timer set for the earliest. */
+  private readonly ahead = new MinHeap<Held>((h) => h.job.run_at);
+  private aheadTimer: Timer | null = null;
+  private aheadAt = Infinity;
+  private aheadCount = 0;
   private readonly parks = new Map<string, Park>();
   private readonly readyKeys = new Fifo<string>();
   private readonly limiter = new RateLimiter();
@@ -129,6 +147,10 @@ export class Engine {
     return this.o.leaseMs;
   }
 
+  get holdAheadMs(): number {
+    return HOLD_AHEAD_MS;
+  }
+
   get isRunning(): boolean {
     return this.started && !this.draining;
   }
@@ -137,6 +159,7 @@ export class Engine {
     return {
       queued: this.waiting,
       parked: this.parkedCount,
+      ahead: this.aheadCount,
       inFlight: this.inFlight,
       capacity: this.o.capacity,
       concurrency: this.o.concurrency,
@@ -175,12 +198,57 @@ export class Engine {
     this.reserved = Math.max(0, this.reserved - n);
   }
 
-  /** Takes a job that was created under this engine's lease straight into the memory queue. */
+  /**
+   * Takes a job that was created under this engine's lease: into the memory queue when it is due,
+   * else held until its run_at.
+   */
   adopt(job: ClaimedJob): void {
     this.reserved = Math.max(0, this.reserved - 1);
     if (!this.isRunning) return; // still leased to us: drain() or the next start gives it back
+    if (job.run_at > this.o.clock.now()) {
+      this.holdAhead(job);
+      return;
+    }
     this.enqueue(job);
     this.pumpSoon();
+  }
+
+  private holdAhead(job: ClaimedJob): void {
+    const h: Held = { job, state: 'ahead', cancelled: false, abandoned: false, startedAt: 0 };
+    this.held.set(job.id, h);
+    this.waiting++;
+    this.aheadCount++;
+    this.ahead.push(h);
+    this.armAhead();
+  }
+
+  private armAhead(): void {
+    const first = this.ahead.peek();
+    if (!first || this.draining || first.job.run_at >= this.aheadAt) return;
+    this.aheadTimer?.cancel();
+    this.aheadAt = first.job.run_at;
+    this.aheadTimer = this.o.clock.setTimer(first.job.run_at - this.o.clock.now(), () => {
+      this.aheadTimer = null;
+      this.aheadAt = Infinity;
+      this.queueDueAhead();
+    });
+  }
+
+  /** Moves every job held ahead whose time has come into the memory queue, in run_at order. */
+  private queueDueAhead(): void {
+    if (this.draining) return;
+    const now = this.o.clock.now();
+    let moved = false;
+    for (let h = this.ahead.peek(); h && h.job.run_at <= now; h = this.ahead.peek()) {
+      this.ahead.pop();
+      if (this.held.get(h.job.id) !== h || h.state !== 'ahead') continue; // cancelled meanwhile
+      h.state = 'queued';
+      this.aheadCount--;
+      this.queue.push(h);
+      moved = true;
+    }
+    if (moved) this.pump();
+    this.armAhead();
   }
 
   /** A job was cancelled: drop it from memory; an attempt in flight finishes and is its last. */
@@ -207,6 +275,10 @@ export class Engine {
     this.renewTimer?.cancel();
     this.markTimer?.cancel();
     this.markTimer = null;
+    this.aheadTimer?.cancel();
+    this.aheadTimer = null;
+    this.ahead.clear();
+    this.aheadCount = 0;
     for (const p of this.parks.values()) p.timer?.cancel();
     const now = this.o.clock.now();
     const waitingIds: string[] = [];
@@ -524,6 +596,7 @@ export class Engine {
   private leaveWaiting(h: Held): void {
     this.waiting--;
     if (h.state === 'parked') this.parkedCount--;
+    else if (h.state === 'ahead') this.aheadCount--;
     h.state = 'queued';
   }
 

@@ -19,6 +19,8 @@ interface Pending {
 export interface Claimer {
   readonly owner: string;
   readonly leaseMs: number;
+  /** Jobs due within this long are taken too, and held in memory until their time. */
+  readonly holdAheadMs: number;
   /** Grants up to n slots in the memory queue; the granted number is returned and held for adopt. */
   reserve(n: number): number;
   /** Takes a job created under its lease into the memory queue, using one reserved slot. */
@@ -79,18 +81,24 @@ export class Intake {
     });
   }
 
-  /** Puts the engine's lease on as many due-now jobs as it has room for; returns how many. */
+  /**
+   * Puts the engine's lease on as many jobs due now or soon (within holdAheadMs) as it has room
+   * for, earliest first; returns how many.
+   */
   private lease(batch: Pending[], now: number): number {
     const claimer = this.o.claimer;
     if (!claimer) return 0;
+    const soon = now + claimer.holdAheadMs;
     let due = 0;
-    for (const p of batch) if (p.job.run_at <= now) due++;
+    for (const p of batch) if (p.job.run_at <= soon) due++;
     let granted = due > 0 ? claimer.reserve(due) : 0;
     const total = granted;
     const lease = { owner: claimer.owner, expires_at: now + claimer.leaseMs };
-    for (const p of batch) {
+    // when room is short, jobs due now go first
+    const order = granted < due ? [...batch].sort((a, b) => a.job.run_at - b.job.run_at) : batch;
+    for (const p of order) {
       if (granted === 0) break;
-      if (p.job.run_at <= now) {
+      if (p.job.run_at <= soon) {
         p.job.lease = lease;
         granted--;
       }

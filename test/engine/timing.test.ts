@@ -7,6 +7,30 @@ import { FakeClock } from '../support/fake-clock.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
 import { eventually, jobBody, startTestService, type TestService } from '../support/service.js';
 import { attemptsOf, createJob, getJob, waitForStatus } from '../support/jobs.js';
+import Database from 'better-sqlite3';
+import { HOLD_AHEAD_MS } from '../../src/engine/engine.js';
+import type { Store } from '../../src/store/store.js';
+
+/** Counts calls to one store method from now on; returns the reader. */
+function countCalls(store: Store, method: 'claimDue'): () => number {
+  let n = 0;
+  const original = store[method].bind(store);
+  store[method] = ((...args: Parameters<Store['claimDue']>) => {
+    n++;
+    return original(...args);
+  }) as Store['claimDue'];
+  return () => n;
+}
+
+/** The job's row as the database holds it, read through a second connection. */
+function storeRow(svc: TestService, id: string): { lease_owner: string | null; status: string; due_at: number } {
+  const db = new Database(svc.dbPath, { readonly: true });
+  try {
+    return db.prepare('SELECT lease_owner, status, due_at FROM jobs WHERE id = ?').get(id) as { lease_owner: string | null; status: string; due_at: number };
+  } finally {
+    db.close();
+  }
+}
 
 describe('timing with a fake clock', () => {
   let svc: TestService;
@@ -64,6 +88,43 @@ describe('timing with a fake clock', () => {
     await eventually(async () => hits(job.id) === 1, 3000);
   });
 
+  it('holds a job due within HOLD_AHEAD_MS in memory and runs it at its time, with no claim', async () => {
+    const claims = countCalls(svc.store, 'claimDue');
+    const job = await createJob(svc, jobBody(`${rx.url}/ok`, { delay_ms: HOLD_AHEAD_MS - 500, payload: { n: 'ahead' } }));
+    assert.equal(job.status, 'scheduled');
+    assert.equal(svc.engine.stats().ahead, 1, 'held ahead by the engine that created it');
+    assert.equal(storeRow(svc, job.id).lease_owner, svc.engine.owner, 'written already held');
+    clock.advance(HOLD_AHEAD_MS - 501);
+    await sleep(100);
+    assert.equal(hits(job.id), 0, 'not delivered before run_at');
+    assert.equal((await getJob(svc, job.id)).status, 'scheduled');
+    clock.advance(1);
+    await eventually(async () => hits(job.id) === 1, 3000);
+    await waitForStatus(svc, job.id, 'success');
+    assert.equal(svc.engine.stats().ahead, 0);
+    assert.equal(claims(), 0, 'no claim statement ran for it');
+  });
+
+  it('never delivers a job held ahead once it is cancelled', async () => {
+    const job = await createJob(svc, jobBody(`${rx.url}/ok`, { delay_ms: 1000, payload: { n: 'cancel-ahead' } }));
+    assert.equal(svc.engine.stats().ahead, 1);
+    const res = await svc.post(`/v1/jobs/${job.id}/cancel`, {});
+    assert.equal(res.status, 200);
+    assert.equal(svc.engine.stats().ahead, 0, 'dropped from memory');
+    clock.advance(2000);
+    await sleep(200);
+    assert.equal(hits(job.id), 0);
+    assert.equal((await getJob(svc, job.id)).status, 'cancelled');
+  });
+
+  it('leaves a job due beyond HOLD_AHEAD_MS to the store', async () => {
+    const job = await createJob(svc, jobBody(`${rx.url}/ok`, { delay_ms: HOLD_AHEAD_MS + 1, payload: { n: 'beyond' } }));
+    assert.equal(svc.engine.stats().ahead, 0);
+    assert.equal(storeRow(svc, job.id).lease_owner, null);
+    clock.advance(HOLD_AHEAD_MS + 1);
+    await eventually(async () => hits(job.id) === 1, 3000);
+  });
+
   it('waits out each backoff exactly as the retry policy computes it', async () => {
     const t0 = clock.now();
     const job = await createJob(svc, jobBody(`${rx.url}/fail`, { retry: { max_attempts: 4, base_delay_ms: 1000, max_delay_ms: 3000 } }));
@@ -106,5 +167,33 @@ describe('timing with a fake clock', () => {
     const j = await waitForStatus(svc, job.id, 'retrying', 3000);
     // the date asks for ~2 h; the default cap is 3600 s
     assert.equal(Date.parse(j.next_attempt_at as string), t0 + 3_600_000);
+  });
+});
+
+describe('a job held ahead at shutdown', () => {
+  it('goes back to the store with its run_at, and the next start runs it then', async () => {
+    const rx = await startReceiver((_req, res) => {
+      res.writeHead(200);
+      res.end('ok');
+    });
+    const first = await startTestService();
+    let second: TestService | null = null;
+    try {
+      const job = await createJob(first, jobBody(`${rx.url}/ok`, { delay_ms: 1500 }));
+      assert.equal(first.engine.stats().ahead, 1);
+      const runAt = Date.parse(job.run_at as string);
+      await first.stop(1000);
+      const row = storeRow(first, job.id);
+      assert.deepEqual(row, { lease_owner: null, status: 'scheduled', due_at: runAt }, 'released, still due at its run_at');
+      second = await startTestService({}, {}, first.dir);
+      await eventually(async () => rx.requests.some((r) => r.headers['webhook-id'] === job.id), 5000);
+      const delivered = rx.requests.find((r) => r.headers['webhook-id'] === job.id);
+      assert.ok(delivered);
+      assert.ok(Date.now() >= runAt, 'not before its run_at');
+    } finally {
+      await second?.cleanup();
+      await first.cleanup();
+      await rx.close();
+    }
   });
 });

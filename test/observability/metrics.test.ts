@@ -224,7 +224,7 @@ describe('GET /metrics', () => {
 });
 
 describe('createMetrics', () => {
-  const quiet = { queued: 0, parked: 0, inFlight: 0, capacity: 10, concurrency: 2 };
+  const quiet = { queued: 0, parked: 0, ahead: 0, inFlight: 0, capacity: 10, concurrency: 2 };
 
   async function sqlite() {
     const dir = mkdtempSync(join(tmpdir(), 'pulsegate-metrics-'));

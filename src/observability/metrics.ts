@@ -80,7 +80,8 @@ export function createMetrics(o: MetricsOptions): Metrics {
         this.set(read(o.engineStats()));
       },
     });
-  engineGauge('pulsegate_queue_depth', 'Jobs waiting in the memory queue (queued plus parked for a rate-limit token)', (s) => s.queued);
+  engineGauge('pulsegate_queue_depth', 'Jobs waiting in the memory queue (queued, parked for a rate-limit token, or held until their run_at)', (s) => s.queued);
+  engineGauge('pulsegate_queue_ahead', 'Jobs in the memory queue held until their run_at (created here, due within 2 s)', (s) => s.ahead);
   engineGauge('pulsegate_queue_parked', 'Jobs in the memory queue parked until their destination has a rate-limit token', (s) => s.parked);
   engineGauge('pulsegate_queue_capacity', 'Most jobs the memory queue holds (QUEUE_CAPACITY)', (s) => s.capacity);
   engineGauge('pulsegate_jobs_in_flight', 'Delivery attempts in flight', (s) => s.inFlight);

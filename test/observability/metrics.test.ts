@@ -180,6 +180,21 @@ describe('GET /metrics', () => {
     assert.ok(m.value('pulsegate_queue_depth') >= m.value('pulsegate_queue_parked'));
   });
 
+  it('shows the jobs held in memory until their run_at, and counts them in the queue depth', async () => {
+    const rx = await receiver();
+    const svc = await service();
+    for (let i = 0; i < 3; i++) await createJob(svc, `${rx.url}/ok`, { delay_ms: 1500 });
+    const m = await scrape(svc.url);
+    assert.equal(m.value('pulsegate_queue_ahead'), 3);
+    assert.ok(m.value('pulsegate_queue_depth') >= 3);
+    await eventually(async () => (rx.requests.length >= 3 ? true : null), 5000);
+    const after = await eventually(async () => {
+      const s = await scrape(svc.url);
+      return s.value('pulsegate_queue_ahead') === 0 ? s : null;
+    });
+    assert.equal(after.value('pulsegate_queue_depth'), 0);
+  });
+
   it('counts the leases recovered at start from a process that was killed, and delivers those jobs again', async () => {
     const rx = await receiver();
     const dir = mkdtempSync(join(tmpdir(), 'pulsegate-metrics-'));

@@ -3,11 +3,17 @@
 // node command, not settings the service can change once running.
 //
 // Why: measured with `npm run bench -- --only backlog` (jobs created through the API, RSS sampled
-// every 250 ms). With V8's defaults the young generation grows to 32 MB under load: RSS peaked at
-// 161 MB over a million jobs. With a 4 MB semi-space alone (young generation 8 MB) it ran in a
-// 128 -> 155 MB sawtooth: the old generation grew to about twice its live size between major
-// collections. Growing it by 20% instead lets a major collection run sooner: RSS stays flat (peak
-// 135 MB over a million jobs). The cost, read from nodejs_gc_duration_seconds while 60,000 jobs
-// were created with 64 clients: 0.53-0.66 s of GC against 0.28-0.29 s with the defaults, 2-3% of
-// the process's CPU time in that run (12-16 s); throughput differences were inside the noise here.
-export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--heap-growing-percent=20'];
+// every 250 ms) and `--only delivery --cpu-prof` (GC's share of 40,000 deliveries), one run each:
+//
+//   flags                          backlog RSS peak         GC during 40,000 deliveries
+//   (V8's defaults)                161 MB (1M jobs)          696 ms
+//   semi-space 8                   155 MB (300k)             887 ms
+//   semi-space 8, growing 50%      143 MB (300k), 147 (1M)   1,069 ms
+//   semi-space 8, growing 20%      141 MB (300k)             1,619 ms
+//   semi-space 4, growing 20%      135 MB (1M)               2,019 ms
+//
+// With the defaults the young generation grows to 32 MB under load (semi-spaces of 16 MB) and the
+// old generation to about twice its live size before a major collection. An 8 MB semi-space and
+// growing the old generation by 50% keep the backlog under 150 MB for about 2.5 ms more GC per
+// second of full-speed delivery; the tighter settings save a few MB more for several times that.
+export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8', '--heap-growing-percent=50'];

@@ -77,6 +77,8 @@ export const configSchema = z.object({
   SQLITE_SYNCHRONOUS: z.enum(['FULL', 'NORMAL']).default('FULL'),
   /** Run the SQLite connection on a worker thread, off the event loop that serves HTTP. */
   SQLITE_THREAD: bool(false),
+  /** SQLite's page cache for the connection, in MB (part of the process's RSS). */
+  SQLITE_CACHE_MB: int(8, 1, 4096),
   QUEUE_CAPACITY: int(10000, 1, 1_000_000),
   WORKER_CONCURRENCY: int(20, 1, 10_000),
   SCHEDULER_POLL_INTERVAL_MS: int(5000, 10, 3_600_000),

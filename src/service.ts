@@ -52,7 +52,7 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
   const lifecycle: Lifecycle = { phase: 'starting' };
   const events = new EventBus();
 
-  const storeOptions = { path: config.DATABASE_PATH, synchronous: config.SQLITE_SYNCHRONOUS };
+  const storeOptions = { path: config.DATABASE_PATH, synchronous: config.SQLITE_SYNCHRONOUS, cacheSizeMb: config.SQLITE_CACHE_MB };
   const store = o.store ?? (config.SQLITE_THREAD ? new ThreadedSqliteStore(storeOptions) : openSqliteStore(storeOptions));
   await store.migrate();
 

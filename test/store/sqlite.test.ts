@@ -85,7 +85,7 @@ describe('SQLite driver', () => {
   const open: SqliteStore[] = [];
   const clock = new FakeClock();
 
-  function openStore(opts: { synchronous?: 'FULL' | 'NORMAL'; walLimitBytes?: number; checkpointIntervalMs?: number } = {}): SqliteStore {
+  function openStore(opts: { synchronous?: 'FULL' | 'NORMAL'; walLimitBytes?: number; checkpointIntervalMs?: number; cacheSizeMb?: number } = {}): SqliteStore {
     const s = openSqliteStore({ path, ...opts });
     open.push(s);
     return s;
@@ -100,11 +100,13 @@ describe('SQLite driver', () => {
     remove();
   });
 
-  it('opens in WAL mode with foreign keys on, a busy timeout, and commits what it acknowledges at FULL unless told NORMAL', async () => {
+  it('opens in WAL mode with foreign keys on, a busy timeout, an 8 MB page cache, and commits what it acknowledges at FULL unless told NORMAL', async () => {
     const full = openStore();
-    assert.deepEqual(full.settings(), { journal_mode: 'wal', synchronous: 1, durable_synchronous: 2, foreign_keys: 1, busy_timeout: 5000 });
-    const normal = openStore({ synchronous: 'NORMAL' });
+    // cache_size in KiB when negative; better-sqlite3's own default would be -16000
+    assert.deepEqual(full.settings(), { journal_mode: 'wal', synchronous: 1, durable_synchronous: 2, foreign_keys: 1, busy_timeout: 5000, cache_size: -8192 });
+    const normal = openStore({ synchronous: 'NORMAL', cacheSizeMb: 2 });
     assert.equal(normal.settings().durable_synchronous, 1);
+    assert.equal(normal.settings().cache_size, -2048);
     assert.equal(full.driver, 'sqlite');
     await full.ping(); // answers before migrate, for /readyz on a fresh file
   });

@@ -21,7 +21,8 @@ import { parseArgs } from 'node:util';
 import type { Ctx, Figures, Options, Profile, Row, Scenario } from './lib/context.js';
 import { BENCH_DIR, Procs, ROOT_DIR } from './lib/procs.js';
 import { topFrames } from './lib/profile.js';
-import { startPulseGate, removeDir, SERVICE_NODE_ARGS, type PulseGateSettings } from './lib/pulsegate.js';
+import { startPulseGate, removeDir, type PulseGateSettings } from './lib/pulsegate.js';
+import { NODE_FLAGS } from '../src/node-flags.js';
 import { median } from './lib/stats.js';
 import { machine, packageVersion, redisAnswers } from './lib/sys.js';
 import { backlog } from './scenarios/backlog.js';
@@ -299,7 +300,7 @@ async function main(): Promise<number> {
   const stamp = started.toISOString().replace(/[:.]/g, '-');
   const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
   const settingsText =
-    `PulseGate: node ${SERVICE_NODE_ARGS.join(' ')} dist/main.js (the production command), WORKER_CONCURRENCY=${o.concurrency}, LOG_LEVEL=${o.logLevel}, ` +
+    `PulseGate: node ${NODE_FLAGS.join(' ')} dist/main.js (the production command), WORKER_CONCURRENCY=${o.concurrency}, LOG_LEVEL=${o.logLevel}, ` +
     `${Object.entries(o.pgEnv).map(([k, x]) => `${k}=${x}, `).join('')}other settings default. ` +
     `Load generator: ${o.connections} keep-alive clients. Deliveries in flight: ${o.concurrency} (PulseGate, BullMQ worker, raw undici). ` +
     `BullMQ ${bullmqVersion}: Queue.add with attempts 5, exponential backoff, removeOnComplete; Redis keeps nothing on disk.`;

@@ -1,6 +1,7 @@
 // The V8 flags PulseGate runs with in production: `npm start`, the container's CMD and the benchmark
-// all start Node with exactly these (test/container.test.ts holds them to it). They are flags of the
-// node command, not settings the service can change once running.
+// all start Node with exactly these (the benchmark imports this list; test/container.test.ts holds
+// the other two to it). They are flags of the node command, not settings the service can change
+// once running.
 //
 // Why: measured with `npm run bench -- --only backlog` (jobs created through the API, RSS sampled
 // every 250 ms) and `--only delivery --cpu-prof` (GC's share of 40,000 deliveries), one run each:
@@ -14,6 +15,6 @@
 //
 // With the defaults the young generation grows to 32 MB under load (semi-spaces of 16 MB) and the
 // old generation to about twice its live size before a major collection. An 8 MB semi-space and
-// growing the old generation by 50% keep the backlog under 150 MB for about 2.5 ms more GC per
-// second of full-speed delivery; the tighter settings save a few MB more for several times that.
+// growing the old generation by 50% keep the backlog under 150 MB for 373 ms more GC over those
+// 40,000 deliveries (~9 µs each); the tighter settings save a few MB more for several times that.
 export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8', '--heap-growing-percent=50'];

@@ -215,11 +215,9 @@ describe('Dockerfile', () => {
     assert.equal((JSON.parse(read('package.json')) as { main: string }).main, 'dist/main.js');
   });
 
-  it('starts Node with the same V8 flags as `npm start` and the benchmark', async () => {
+  it('starts Node with the same V8 flags as `npm start` (the benchmark imports the same list)', () => {
     const start = (JSON.parse(read('package.json')) as { scripts: { start: string } }).scripts.start;
     assert.equal(start, ['node', ...NODE_FLAGS, 'scripts/start.mjs'].join(' '));
-    const { SERVICE_NODE_ARGS } = await import('../bench/lib/pulsegate.js');
-    assert.deepEqual(SERVICE_NODE_ARGS, NODE_FLAGS);
     // each flag is one this Node accepts: a flag it did not know would stop the service at start
     const run = spawnSync(process.execPath, [...NODE_FLAGS, '-e', 'process.exit(0)'], { encoding: 'utf8' });
     assert.equal(run.status, 0, run.stderr);

@@ -9,9 +9,6 @@ import { ROOT_DIR, type Child, type Procs } from './procs.js';
 import { freePort, rssMb, sizeOf, sleep } from './sys.js';
 import { NODE_FLAGS } from '../../src/node-flags.js';
 
-/** Node's flags for the service: the production ones (`npm start`, the container's CMD). */
-export const SERVICE_NODE_ARGS: readonly string[] = NODE_FLAGS;
-
 export interface PulseGateSettings {
   SQLITE_SYNCHRONOUS: 'FULL' | 'NORMAL';
   WORKER_CONCURRENCY: number;
@@ -42,7 +39,7 @@ export async function startPulseGate(
   const dbPath = join(dir, 'pulsegate.db');
   const profDir = join(dir, 'profile');
   const child = procs.spawn('pulsegate', join(ROOT_DIR, 'dist/main.js'), {
-    nodeArgs: [...SERVICE_NODE_ARGS, ...(o.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [])],
+    nodeArgs: [...NODE_FLAGS, ...(o.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [])],
     stdoutFile: join(dir, 'pulsegate.log'),
     env: {
       PORT: String(port),

@@ -17,8 +17,8 @@
  *   ahead | queued | parked ──(drain)──▶ released     in flight ──(drain timeout)──▶ released, result ignored
  *   (a job released keeps its due time: one held ahead is claimed from the store when its time comes)
  *
- * Memory stays bounded: at most `capacity` jobs wait in memory (queued + parked); the rest wait in
- * the store and are claimed as room frees. A parked job holds no worker, so a slow or throttled
+ * Memory stays bounded: at most `capacity` jobs wait in memory (held ahead, queued or parked); the
+ * rest wait in the store and are claimed as room frees. A parked job holds no worker, so a slow or throttled
  * destination never delays the others.
  */
 

@@ -152,7 +152,7 @@ describe('SQLite driver', () => {
   it('keeps the WAL bounded under a steady write load: the log starts over and is cut back', async () => {
     // A PASSIVE checkpoint never catches up with a writer that never pauses, and SQLite only starts
     // the WAL over once every frame is copied: without the store finishing the checkpoint, this
-    // loop grows the WAL by hundreds of megabytes (seen: 10.7 GB after a million creates).
+    // loop grows the WAL by hundreds of megabytes (seen: 10.7 GB after 800,000 creates).
     const limit = 1 << 20;
     const store = openStore({ synchronous: 'NORMAL', walLimitBytes: limit, checkpointIntervalMs: 20 });
     await store.migrate();

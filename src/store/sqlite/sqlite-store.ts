@@ -18,7 +18,7 @@ import type {
   Store,
 } from '../store.js';
 import { migrate } from './migrations.js';
-import { Checkpointer, type CheckpointResult } from './checkpointer.js';
+import { Checkpointer } from './checkpointer.js';
 import { WalSync } from './wal-sync.js';
 import {
   attemptInsertParams,
@@ -188,7 +188,7 @@ export class SqliteStore implements Store {
     if (!this.checkpointer && !this.inMemory) {
       this.checkpointer = new Checkpointer(this.path, {
         intervalMs: this.checkpointIntervalMs,
-        onCheckpoint: (r) => this.finishCheckpoint(r),
+        onCheckpoint: (logFrames) => this.finishCheckpoint(logFrames),
       });
     }
   }
@@ -200,10 +200,9 @@ export class SqliteStore implements Store {
    * (those written while the worker copied), between two of its own transactions (it is the only
    * writer), so its next commit starts the WAL over, cutting the file back to journal_size_limit.
    */
-  private finishCheckpoint(r: CheckpointResult): void {
-    if (!this.db.open || this.db.inTransaction) return;
-    // r.checkpointed === r.log only says the worker copied what it saw when it began
-    if (r.log < this.restartFrames) return;
+  private finishCheckpoint(logFrames: number): void {
+    // (the worker's own "checkpointed" count only says it copied what it saw when it began)
+    if (!this.db.open || this.db.inTransaction || logFrames < this.restartFrames) return;
     try {
       this.db.pragma('wal_checkpoint(PASSIVE)');
     } catch {

@@ -13,6 +13,8 @@ import { dist, nowMs, Samples, type Dist } from './lib/stats.js';
 
 export type Target =
   | { kind: 'pulsegate'; url: string }
+  /** Straight to the receiver, no dispatcher between: one HTTP hop, the machine's own latency. */
+  | { kind: 'receiver' }
   | { kind: 'bullmq'; queue: string; prefix: string; host: string; port: number };
 
 export interface CreateResult {
@@ -64,6 +66,19 @@ async function creator(target: Target, receiverUrl: string, connections: number)
         const res = await pool.request({ path: '/v1/jobs', method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
         if (res.statusCode !== 201) throw new Error(`HTTP ${res.statusCode}: ${(await res.body.text()).slice(0, 300)}`);
         await res.body.dump();
+      },
+      close: () => pool.close(),
+    };
+  }
+  if (target.kind === 'receiver') {
+    const pool = new Pool(new URL(receiverUrl).origin, { connections, pipelining: 1, keepAliveTimeout: 60_000 });
+    const path = new URL(receiverUrl).pathname;
+    return {
+      // no due time: the receiver counts the arrival against the creation time (one hop's latency)
+      async create(i) {
+        const res = await pool.request({ path, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(payload(i, nowMs(), undefined)) });
+        await res.body.dump();
+        if (res.statusCode >= 300) throw new Error(`HTTP ${res.statusCode}`);
       },
       close: () => pool.close(),
     };

@@ -16,6 +16,24 @@ export function rssMb(pid: number): number | null {
   }
 }
 
+/**
+ * CPU time a process has used so far (user + system, all its threads) in ms, or null when it is
+ * gone. /proc counts in clock ticks (10 ms here), so it suits spans of seconds.
+ */
+export function cpuMs(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // fields after the command name, which is in parentheses and may hold spaces
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS_PER_S;
+  } catch {
+    return null;
+  }
+}
+
+// USER_HZ: 100 on Linux for every architecture Node supports (sysconf(_SC_CLK_TCK))
+const CLOCK_TICKS_PER_S = 100;
+
 /** Total size in bytes of the files that exist among paths. */
 export function sizeOf(paths: string[]): number {
   let total = 0;

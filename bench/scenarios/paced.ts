@@ -1,12 +1,14 @@
 // 4. Paced latency: R jobs per second for S seconds (every other job scheduled 100-1000 ms ahead with
 // delay_ms), creation-to-delivery latency of the immediate jobs and scheduling lateness (delivery
 // time minus due time) of the scheduled ones, both measured at the receiver, after a warm-up at the
-// same rate. The same on BullMQ.
+// same rate. The same on BullMQ, and, as the machine's own floor, the generator posting straight to
+// the receiver at that rate (one HTTP hop, nothing stored).
 
 import { atMost, deliveryTimeoutMs, fmt, type Ctx, type Figures, type Scenario } from '../lib/context.js';
 import type { PacedResult, Target } from '../loadgen.js';
 import type { ReceiverStats } from '../receiver.js';
 import { onBullMQ, onPulseGate, bothSides } from '../lib/phases.js';
+import { cpuMs } from '../lib/sys.js';
 
 /** Sends at the paced rate for `seconds` and waits until the receiver has every job. */
 async function sendPaced(ctx: Ctx, target: Target, who: string, seconds: number): Promise<PacedResult> {
@@ -22,17 +24,23 @@ async function sendPaced(ctx: Ctx, target: Target, who: string, seconds: number)
   return p;
 }
 
-async function pace(ctx: Ctx, target: Target, who: string): Promise<Figures> {
+async function pace(ctx: Ctx, target: Target, who: string, pid?: number): Promise<Figures> {
   // a latency figure is about the steady state: a fresh process's first second (code not yet
   // optimized) would otherwise be the p99, so the same rate runs first, unmeasured
   if (ctx.o.warmupSeconds > 0) await sendPaced(ctx, target, who, ctx.o.warmupSeconds);
+  const cpuBefore = pid === undefined ? null : cpuMs(pid);
   const p = await sendPaced(ctx, target, who, ctx.o.pacedSeconds);
+  const cpuAfter = pid === undefined ? null : cpuMs(pid);
   const s = await ctx.receiver.call<ReceiverStats>('stats');
+  // the service's own CPU time (all threads) per job over the measured span, from /proc
+  const cpuPerJob = cpuBefore !== null && cpuAfter !== null && p.ok > 0 ? (cpuAfter - cpuBefore) / p.ok : null;
   ctx.log(
     `paced: ${who} creation-to-delivery p50 ${fmt(s.latency_ms.p50, 1)} p99 ${fmt(s.latency_ms.p99, 1)} ms; ` +
-      `lateness p50 ${fmt(s.lateness_ms.p50, 1)} p99 ${fmt(s.lateness_ms.p99, 1)} ms; generator lag p99 ${fmt(p.send_lag_ms.p99, 1)} ms`,
+      `lateness p50 ${fmt(s.lateness_ms.p50, 1)} p99 ${fmt(s.lateness_ms.p99, 1)} ms; generator lag p99 ${fmt(p.send_lag_ms.p99, 1)} ms` +
+      (cpuPerJob === null ? '' : `; service CPU ${fmt(cpuPerJob, 2)} ms per job`),
   );
   return {
+    cpu_ms_per_job: cpuPerJob,
     p50_ms: s.latency_ms.p50,
     p99_ms: s.latency_ms.p99,
     late_p50_ms: s.lateness_ms.p50,
@@ -49,17 +57,21 @@ export const paced: Scenario = {
   what: 'a fixed rate of creates, every other job with delay_ms 100-1000; latency and lateness measured at the receiver',
   reference: 'BullMQ',
   async run(ctx, round) {
-    const pg = () => onPulseGate(ctx, `paced-r${round}`, (t) => pace(ctx, t, 'PulseGate'));
+    const pg = () => onPulseGate(ctx, `paced-r${round}`, (t, pg) => pace(ctx, t, 'PulseGate', pg.pid));
     const bull = () => onBullMQ(ctx, `paced-r${round}`, (t) => pace(ctx, t, 'BullMQ'));
     const f = await bothSides(round, pg, bull);
-    return f;
+    // the machine's own floor at this rate: the generator posting straight to the receiver
+    const hop = await pace(ctx, { kind: 'receiver' }, 'one hop (generator to receiver)');
+    return { ...f, hop_p50_ms: hop.p50_ms ?? null, hop_p99_ms: hop.p99_ms ?? null };
   },
   rows(m) {
     return [
       { metric: 'creation-to-delivery p50', pulsegate: fmt(m.pg_p50_ms, 1, 'ms'), reference: fmt(m.bull_p50_ms, 1, 'ms'), ratio: '', floor: '', verdict: '' },
       { metric: 'creation-to-delivery p99', pulsegate: fmt(m.pg_p99_ms, 1, 'ms'), reference: fmt(m.bull_p99_ms, 1, 'ms'), ratio: '', floor: '<= 10 ms', verdict: atMost(m.pg_p99_ms, 10) },
+      { metric: 'one HTTP hop at this rate, generator to receiver, p50 / p99 (machine floor)', pulsegate: '', reference: `${fmt(m.hop_p50_ms, 1)} / ${fmt(m.hop_p99_ms, 1)} ms`, ratio: '', floor: '', verdict: '' },
       { metric: 'scheduling lateness p50', pulsegate: fmt(m.pg_late_p50_ms, 1, 'ms'), reference: fmt(m.bull_late_p50_ms, 1, 'ms'), ratio: '', floor: '', verdict: '' },
       { metric: 'scheduling lateness p99', pulsegate: fmt(m.pg_late_p99_ms, 1, 'ms'), reference: fmt(m.bull_late_p99_ms, 1, 'ms'), ratio: '', floor: '<= 10 ms', verdict: atMost(m.pg_late_p99_ms, 10) },
+      { metric: 'service CPU per job (all threads)', pulsegate: fmt(m.pg_cpu_ms_per_job, 2, 'ms'), reference: '', ratio: '', floor: '', verdict: '' },
       { metric: 'jobs/s actually sent', pulsegate: fmt(m.pg_sent_per_s), reference: fmt(m.bull_sent_per_s), ratio: '', floor: '', verdict: '' },
     ];
   },

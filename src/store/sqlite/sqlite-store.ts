@@ -87,7 +87,8 @@ interface Statements {
   nextDueAt: Stmt<[], number>;
   markRunning: Stmt<Named>;
   insertAttempt: Stmt<Named>;
-  completeAttempt: Stmt<Named>;
+  completeHeld: Stmt<Named>;
+  completeUnheld: Stmt<Named>;
   release: Stmt<Named>;
   renewLeases: Stmt<Named>;
   recoverExpired: Stmt<Named>;
@@ -159,8 +160,10 @@ export class SqliteStore implements Store {
     this.completeTx = immediate((completions: AttemptCompletion[], now: number) => {
       const s = this.q;
       for (const c of completions) {
+        const params = completionParams(c, now);
+        // one statement without a guard per column when the job is still held (nearly always)
+        if (s.completeHeld.run(params).changes === 0 && s.completeUnheld.run(params).changes === 0) continue;
         s.insertAttempt.run(attemptInsertParams(c.attempt));
-        s.completeAttempt.run(completionParams(c, now));
       }
     });
     this.markRunningTx = immediate((ids: string[], owner: string, now: number) => {
@@ -510,26 +513,34 @@ export class SqliteStore implements Store {
       markRunning: db.prepare<Named>(`
         UPDATE jobs SET status = 'running', updated_at = @now
         WHERE id = @id AND lease_owner = @owner AND ${WAITING}`),
-      // Inserted only while the job exists: a pruned job must not fail the whole batch.
+      // Inserted after its job's row was updated, so only while the job exists (a pruned job must
+      // not fail the whole batch on the foreign key).
       insertAttempt: db.prepare<Named>(`
         INSERT INTO attempts (job_id, attempt, started_at, finished_at, duration_ms, outcome,
                               error_kind, status_code, error, response_body)
-        SELECT @job_id, @attempt, @started_at, @finished_at, @duration_ms, @outcome,
-               @error_kind, @status_code, @error, @response_body
-        WHERE EXISTS (SELECT 1 FROM jobs WHERE id = @job_id)`),
-      // Every SET expression reads the row as it was, so HELD is the guard for each column.
-      completeAttempt: db.prepare<Named>(`
+        VALUES (@job_id, @attempt, @started_at, @finished_at, @duration_ms, @outcome,
+                @error_kind, @status_code, @error, @response_body)`),
+      // The common case: the dispatcher still holds the job, which takes its next state.
+      completeHeld: db.prepare<Named>(`
         UPDATE jobs SET
           attempts = attempts + 1,
           last_error = @error,
           last_status_code = @status_code,
           updated_at = @now,
-          status = CASE WHEN ${HELD} THEN @status ELSE status END,
-          completed_at = CASE WHEN ${HELD} THEN @completed_at ELSE completed_at END,
-          next_attempt_at = CASE WHEN ${HELD} THEN @next_attempt_at ELSE next_attempt_at END,
-          due_at = CASE WHEN ${HELD} AND @next_attempt_at IS NOT NULL THEN @next_attempt_at ELSE due_at END,
-          lease_owner = CASE WHEN ${HELD} THEN NULL ELSE lease_owner END,
-          lease_expires_at = CASE WHEN ${HELD} THEN NULL ELSE lease_expires_at END
+          status = @status,
+          completed_at = @completed_at,
+          next_attempt_at = @next_attempt_at,
+          due_at = coalesce(@next_attempt_at, due_at),
+          lease_owner = NULL,
+          lease_expires_at = NULL
+        WHERE id = @id AND ${HELD}`),
+      // Otherwise (cancelled, or its lease lapsed and another took it) only the attempt is counted.
+      completeUnheld: db.prepare<Named>(`
+        UPDATE jobs SET
+          attempts = attempts + 1,
+          last_error = @error,
+          last_status_code = @status_code,
+          updated_at = @now
         WHERE id = @id`),
       release: db.prepare<Named>(`
         UPDATE jobs SET

@@ -46,6 +46,11 @@ export class RpcClient {
     child.on('exit', (code, signal) => this.failAll(new Error(`${name} exited (${signal ?? code}) before answering`)));
   }
 
+  /** The child's process id (for CPU accounting). */
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
   /** Resolves once the child serves calls; rejects if it exits first or takes longer than timeoutMs. */
   ready(timeoutMs = 30_000): Promise<void> {
     let timer: NodeJS.Timeout | undefined;

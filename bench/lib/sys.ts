@@ -31,6 +31,25 @@ export function cpuMs(pid: number): number | null {
   }
 }
 
+/**
+ * Starts measuring the CPU of some processes; the returned function gives each one's share of one
+ * core (percent) since the start. Two cores in all make 200%.
+ */
+export function cpuShare<K extends string>(pids: Record<K, number>): () => Record<K, number | null> {
+  const t0 = performance.now();
+  const before = Object.fromEntries(Object.entries<number>(pids).map(([k, pid]) => [k, cpuMs(pid)])) as Record<K, number | null>;
+  return () => {
+    const wall = performance.now() - t0;
+    const out = {} as Record<K, number | null>;
+    for (const k of Object.keys(pids) as K[]) {
+      const a = before[k];
+      const b = cpuMs(pids[k]);
+      out[k] = a === null || b === null || wall <= 0 ? null : Math.round(((b - a) / wall) * 100);
+    }
+    return out;
+  };
+}
+
 // USER_HZ: 100 on Linux for every architecture Node supports (sysconf(_SC_CLK_TCK))
 const CLOCK_TICKS_PER_S = 100;
 

@@ -10,6 +10,7 @@ import { atLeast, deliveryTimeoutMs, fmt, ratio, type Ctx, type Figures, type Sc
 import { seedDueJobs } from '../lib/seed.js';
 import type { ReceiverStats } from '../receiver.js';
 import type { CreateResult } from '../loadgen.js';
+import { cpuShare } from '../lib/sys.js';
 
 async function deliveredRate(ctx: Ctx, n: number, what: string): Promise<ReceiverStats> {
   const w = await ctx.receiver.call<{ count: number; reached: boolean }>('waitFor', { n, timeoutMs: deliveryTimeoutMs(n) }, deliveryTimeoutMs(n) + 10_000);
@@ -37,7 +38,11 @@ async function pulsegate(ctx: Ctx, round: number): Promise<Figures> {
       // found by the engine's periodic poll (within SCHEDULER_POLL_INTERVAL_MS)
       await ctx.receiver.call('reset');
       await seedDueJobs(dbPath, n, ctx.receiverUrl);
+      const share = cpuShare({ server: pg.pid, receiver: ctx.receiver.pid });
       const warm = await deliveredRate(ctx, n, 'PulseGate, warm');
+      const cpu = share();
+      f.pg_cpu = cpu.server;
+      f.pg_receiver_cpu = cpu.receiver;
       f.pg_per_s = warm.rate;
       f.pg_duplicates = (f.pg_duplicates as number) + warm.duplicates;
     }
@@ -53,11 +58,13 @@ async function raw(ctx: Ctx): Promise<Figures> {
     ctx.loadgen.call<CreateResult>('raw', { url: ctx.receiverUrl, n: count, concurrency: ctx.o.concurrency }, deliveryTimeoutMs(count));
   if (ctx.o.warmupSeconds > 0) await send(Math.max(1, Math.floor(n / 10)));
   await ctx.receiver.call('reset');
+  const share = cpuShare({ client: ctx.loadgen.pid, receiver: ctx.receiver.pid });
   const r = await send(n);
+  const cpu = share();
   const s = await ctx.receiver.call<ReceiverStats>('stats');
   if (r.failed) ctx.log(`delivery: raw undici had ${r.failed} failures: ${r.first_error}`);
   ctx.log(`delivery: raw undici.request ${fmt(s.rate)} requests/s`);
-  return { undici_per_s: s.rate };
+  return { undici_per_s: s.rate, undici_cpu: cpu.client, undici_receiver_cpu: cpu.receiver };
 }
 
 export const delivery: Scenario = {
@@ -76,6 +83,14 @@ export const delivery: Scenario = {
     if (m.cold_ratio !== m.ratio) {
       rows.push({ metric: 'deliveries/s, engine just started', pulsegate: fmt(m.pg_cold_per_s), reference: fmt(m.undici_per_s), ratio: ratio(m.cold_ratio), floor: '>= 0.8x', verdict: atLeast(m.cold_ratio, 0.8) });
     }
+    rows.push({
+      metric: 'CPU, % of one core: sender (warm service / undici client) / receiver',
+      pulsegate: `${fmt(m.pg_cpu)} / ${fmt(m.pg_receiver_cpu)}`,
+      reference: `${fmt(m.undici_cpu)} / ${fmt(m.undici_receiver_cpu)}`,
+      ratio: '',
+      floor: '',
+      verdict: '',
+    });
     return rows;
   },
 };

@@ -7,23 +7,32 @@ import { join } from 'node:path';
 import { atLeast, fmt, ratio, type Ctx, type Figures, type Scenario } from '../lib/context.js';
 import { ROOT_DIR } from '../lib/procs.js';
 import { countJobs } from '../lib/seed.js';
-import { freePort, sleep } from '../lib/sys.js';
+import { cpuShare, freePort, sleep } from '../lib/sys.js';
 import type { AutocannonResult } from '../loadgen.js';
 import { request } from 'undici';
 
-async function hammer(ctx: Ctx, url: string, body: string): Promise<{ warm: AutocannonResult | null; main: AutocannonResult }> {
+interface Hammered {
+  warm: AutocannonResult | null;
+  main: AutocannonResult;
+  /** CPU during the measured part, percent of one core: the server and the load generator. */
+  cpu: { server: number | null; generator: number | null };
+}
+
+async function hammer(ctx: Ctx, url: string, body: string, serverPid: number): Promise<Hammered> {
   const call = (seconds: number) =>
     ctx.loadgen.call<AutocannonResult>('autocannon', { url, body, connections: ctx.o.connections, seconds }, (seconds + 60) * 1000);
   const warm = ctx.o.warmupSeconds > 0 ? await call(ctx.o.warmupSeconds) : null;
-  return { warm, main: await call(ctx.o.intakeSeconds) };
+  const share = cpuShare({ server: serverPid, generator: ctx.loadgen.pid });
+  const main = await call(ctx.o.intakeSeconds);
+  return { warm, main, cpu: share() };
 }
 
 async function pulsegate(ctx: Ctx, body: string, round: number): Promise<Figures> {
   const label = `intake-r${round}`;
   const pg = await ctx.startPulseGate(label);
-  let r: Awaited<ReturnType<typeof hammer>>;
+  let r: Hammered;
   try {
-    r = await hammer(ctx, `${pg.url}/v1/jobs`, body);
+    r = await hammer(ctx, `${pg.url}/v1/jobs`, body, pg.pid);
   } catch (err) {
     await ctx.finishPulseGate(pg, label);
     throw err;
@@ -43,6 +52,8 @@ async function pulsegate(ctx: Ctx, body: string, round: number): Promise<Figures
     acknowledged,
     committed,
     lost: Math.max(0, acknowledged - committed),
+    pg_cpu: r.cpu.server,
+    pg_gen_cpu: r.cpu.generator,
   };
 }
 
@@ -61,9 +72,9 @@ async function bare(ctx: Ctx, body: string): Promise<Figures> {
         await sleep(50);
       }
     }
-    const r = await hammer(ctx, `http://127.0.0.1:${port}/v1/jobs`, body);
+    const r = await hammer(ctx, `http://127.0.0.1:${port}/v1/jobs`, body, child.pid);
     ctx.log(`intake: bare route ${fmt(r.main.per_s)} req/s, p99 ${r.main.p99_ms} ms`);
-    return { bare_per_s: r.main.per_s, bare_p50_ms: r.main.p50_ms, bare_p99_ms: r.main.p99_ms };
+    return { bare_per_s: r.main.per_s, bare_p50_ms: r.main.p50_ms, bare_p99_ms: r.main.p99_ms, bare_cpu: r.cpu.server, bare_gen_cpu: r.cpu.generator };
   } finally {
     await ctx.procs.stop(child);
   }
@@ -93,6 +104,16 @@ export const intake: Scenario = {
     return [
       { metric: 'jobs/s', pulsegate: fmt(m.pg_per_s), reference: fmt(m.bare_per_s), ratio: ratio(m.ratio), floor: '>= 0.9x', verdict: atLeast(m.ratio, 0.9) },
       { metric: 'request p50 / p99', pulsegate: `${fmt(m.pg_p50_ms, 0)} / ${fmt(m.pg_p99_ms, 0)} ms`, reference: `${fmt(m.bare_p50_ms, 0)} / ${fmt(m.bare_p99_ms, 0)} ms`, ratio: '', floor: '', verdict: '' },
+      {
+        // where the two cores go: a server that needs more CPU per request cannot borrow it from the
+        // generator's core
+        metric: 'CPU, % of one core: server / load generator',
+        pulsegate: `${fmt(m.pg_cpu)} / ${fmt(m.pg_gen_cpu)}`,
+        reference: `${fmt(m.bare_cpu)} / ${fmt(m.bare_gen_cpu)}`,
+        ratio: '',
+        floor: '',
+        verdict: '',
+      },
       {
         metric: 'acknowledged jobs committed (all rounds)',
         pulsegate: `${fmt(acked - lost)} of ${fmt(acked)}`,

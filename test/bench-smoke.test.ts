@@ -9,13 +9,13 @@ import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 
 const SCENARIOS = ['intake', 'delivery', 'e2e', 'paced', 'backlog'];
-/** One PulseGate-side figure per scenario that must be a number. */
-const KEY_FIGURE: Record<string, string> = {
-  intake: 'pg_per_s',
-  delivery: 'pg_per_s',
-  e2e: 'pg_per_s',
-  paced: 'pg_p99_ms',
-  backlog: 'pg_rss_peak_mb',
+/** Figures per scenario that must be numbers: PulseGate's own, and the machine's (CPU, one hop). */
+const KEY_FIGURES: Record<string, string[]> = {
+  intake: ['pg_per_s', 'pg_cpu', 'bare_cpu', 'bare_gen_cpu'],
+  delivery: ['pg_per_s', 'pg_cpu', 'undici_cpu', 'undici_receiver_cpu'],
+  e2e: ['pg_per_s'],
+  paced: ['pg_p99_ms', 'pg_cpu_ms_per_job', 'hop_p99_ms'],
+  backlog: ['pg_rss_peak_mb'],
 };
 
 interface Report {
@@ -66,8 +66,10 @@ describe('npm run bench -- --quick', { timeout: 150_000 }, () => {
       const s = report.scenarios[name];
       assert.ok(s, `scenario ${name} missing`);
       assert.ok(s.rows.length > 0, `scenario ${name} has no table rows`);
-      const v = s.median[KEY_FIGURE[name] as string];
-      assert.ok(typeof v === 'number' && Number.isFinite(v), `${name}.${KEY_FIGURE[name]} is ${v}`);
+      for (const key of KEY_FIGURES[name] ?? []) {
+        const v = s.median[key];
+        assert.ok(typeof v === 'number' && Number.isFinite(v), `${name}.${key} is ${v}`);
+      }
     }
     // the peer's figures are there unless it was skipped (no Redis), and then it says why
     if (report.bullmq.skipped === null) {
@@ -77,5 +79,26 @@ describe('npm run bench -- --quick', { timeout: 150_000 }, () => {
     }
     assert.equal(readdirSync(dir).includes('latest.md'), false, 'quick mode must not replace latest.md');
     assert.deepEqual(strays(`PULSEGATE_BENCH_SMOKE=${dir}`), [], 'processes left running after the benchmark exited');
+  });
+});
+
+describe('npm run bench:store', { timeout: 60_000 }, () => {
+  it('prints the store cost per job and the pages per one-job commit', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/store-cost.ts', '--jobs', '640', '--rounds', '1'], {
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    assert.equal(code, 0, out);
+    for (const line of ['create, 64 per transaction', 'claim, 64 per claim', 'result, 16 per transaction']) {
+      assert.match(out, new RegExp(`${line}:\\s+\\d+\\.\\d µs`), out);
+    }
+    // a one-job commit writes at least the table's page and an index page
+    const pages = [...out.matchAll(/WAL pages, one-job (?:create|result):\s+(\d+\.\d)/g)].map((m) => Number(m[1]));
+    assert.equal(pages.length, 2, out);
+    for (const p of pages) assert.ok(p >= 2, out);
   });
 });

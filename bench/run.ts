@@ -10,7 +10,7 @@
 //   npm run bench                       full run (3 rounds, 1M-job backlog; ~15 minutes)
 //   npm run bench -- --quick            smoke run: tiny sizes, one round
 //   options: --rounds N --backlog-rounds N --jobs N --backlog N --only intake,delivery,e2e,paced,backlog
-//            --seconds S (intake) --paced-rate R --paced-seconds S --connections N --concurrency N
+//            --seconds S (intake) --warmup S --paced-rate R --paced-seconds S --connections N --concurrency N
 //            --sync FULL|NORMAL|name=MODE,... --env NAME=VALUE (to PulseGate, repeatable) --log-level L --no-bullmq --cpu-prof --no-build --results-dir DIR
 
 import { execFileSync } from 'node:child_process';
@@ -29,7 +29,7 @@ import { backlog } from './scenarios/backlog.js';
 import { delivery } from './scenarios/delivery.js';
 import { e2e } from './scenarios/e2e.js';
 import { intake } from './scenarios/intake.js';
-import { paced } from './scenarios/paced.js';
+import { paced, pacedWarmupSeconds } from './scenarios/paced.js';
 
 const SCENARIOS: Scenario[] = [intake, delivery, e2e, paced, backlog];
 const REDIS = { host: '127.0.0.1', port: 6379 };
@@ -48,6 +48,7 @@ function parseOptions(argv: string[]): Options {
       seconds: { type: 'string' },
       'paced-rate': { type: 'string' },
       'paced-seconds': { type: 'string' },
+      warmup: { type: 'string' },
       connections: { type: 'string' },
       concurrency: { type: 'string' },
       sync: { type: 'string' },
@@ -64,7 +65,7 @@ function parseOptions(argv: string[]): Options {
   });
   if (v.help) {
     console.log('usage: npm run bench -- [--quick] [--rounds N] [--backlog-rounds N] [--jobs N] [--backlog N] [--only a,b]\n' +
-      '  [--seconds S] [--paced-rate R] [--paced-seconds S] [--connections N] [--concurrency N] [--sync FULL|NORMAL|name=MODE,...]\n' +
+      '  [--seconds S] [--warmup S] [--paced-rate R] [--paced-seconds S] [--connections N] [--concurrency N] [--sync FULL|NORMAL|name=MODE,...]\n' +
       '  [--env NAME=VALUE]... [--log-level L] [--no-bullmq] [--cpu-prof] [--no-build] [--results-dir DIR]\n' +
       `  scenarios: ${SCENARIOS.map((s) => s.name).join(', ')} (peer = e2e,paced,backlog)`);
     process.exit(0);
@@ -101,7 +102,7 @@ function parseOptions(argv: string[]): Options {
     jobs: int('jobs', v.jobs, quick ? 500 : 20_000),
     backlog: int('backlog', v.backlog, quick ? 2_000 : 1_000_000),
     intakeSeconds: int('seconds', v.seconds, quick ? 1 : 5),
-    warmupSeconds: quick ? 0 : 2,
+    warmupSeconds: int('warmup', v.warmup, quick ? 0 : 2, 0),
     pacedRate: int('paced-rate', v['paced-rate'], quick ? 200 : 1000),
     pacedSeconds: int('paced-seconds', v['paced-seconds'], quick ? 2 : 10),
     connections: int('connections', v.connections, 64),
@@ -163,7 +164,7 @@ function sizes(o: Options): Record<string, string> {
     intake: `${o.intakeSeconds} s measured after ${o.warmupSeconds} s of warm-up, ${o.connections} clients`,
     delivery: `${o.jobs.toLocaleString('en-US')} jobs, ${o.concurrency} in flight`,
     e2e: `${o.jobs.toLocaleString('en-US')} jobs, ${o.connections} clients, ${o.concurrency} in flight`,
-    paced: `${o.pacedRate.toLocaleString('en-US')} jobs/s for ${o.pacedSeconds} s`,
+    paced: `${o.pacedRate.toLocaleString('en-US')} jobs/s for ${o.pacedSeconds} s after ${pacedWarmupSeconds(o.warmupSeconds, o.pacedRate)} s at the same rate`,
     backlog: `${o.backlog.toLocaleString('en-US')} jobs, ${o.connections} clients, ${o.backlogRounds} round(s)`,
   };
 }

@@ -17,6 +17,7 @@ import type { CreateJobBody } from '../src/api/schemas.js';
 import type { NewJob } from '../src/domain/job.js';
 import { openSqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import type { AttemptCompletion } from '../src/store/store.js';
+import { median } from './lib/stats.js';
 
 const { values } = parseArgs({ options: { jobs: { type: 'string', default: '20000' }, rounds: { type: 'string', default: '5' } } });
 const N = Number(values.jobs);
@@ -103,10 +104,9 @@ async function round(): Promise<Round> {
   }
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 const rounds: Round[] = [];
 for (let r = 0; r < ROUNDS; r++) rounds.push(await round());
-const m = (k: keyof Round) => median(rounds.map((r) => r[k]));
+const m = (k: keyof Round) => median(rounds.map((r) => r[k])) ?? Number.NaN;
 const all = (k: keyof Round, digits: number) => rounds.map((r) => r[k].toFixed(digits)).join(' / ');
 console.log(`store cost per job, ${N} jobs, median of ${ROUNDS} rounds (rounds in brackets):`);
 console.log(`  create, 64 per transaction:   ${m('create_us').toFixed(1)} µs  [${all('create_us', 1)}]`);

@@ -52,7 +52,8 @@ async function pace(ctx: Ctx, target: Target, who: string, pid?: number): Promis
       (cpuPerJob === null ? '' : `; service CPU ${fmt(cpuPerJob, 2)} ms per job`),
   );
   return {
-    cpu_ms_per_job: cpuPerJob,
+    // only where it was measured (PulseGate's side): BullMQ's work is split with Redis
+    ...(cpuPerJob === null ? {} : { cpu_ms_per_job: cpuPerJob }),
     p50_ms: s.latency_ms.p50,
     p99_ms: s.latency_ms.p99,
     late_p50_ms: s.lateness_ms.p50,

@@ -3,7 +3,7 @@
 
 import { z } from 'zod';
 import { ApiKeysSyntaxError, parseEnvKeys, type EnvKey } from './auth/keys.js';
-import { parseSecret, type SigningSecret } from './delivery/signing.js';
+import { parseSecret, tenantSecretExpiries, type SigningSecret } from './delivery/signing.js';
 
 const int = (def: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number().int().min(min).max(max).default(def);
@@ -174,7 +174,30 @@ function crossChecks(c: z.infer<typeof configSchema>): string[] {
   } else if (c.SIGNING_SECRET_PREVIOUS_EXPIRES_AT !== undefined) {
     lines.push('SIGNING_SECRET_PREVIOUS_EXPIRES_AT: set only together with SIGNING_SECRET_PREVIOUS');
   }
+  const expiring = [...tenantSecretExpiries(c.TENANT_SIGNING_SECRETS).keys()];
+  if (expiring.length > 0 && c.SIGNING_SECRET === undefined) {
+    lines.push(
+      `TENANT_SIGNING_SECRETS: every secret of tenant ${expiring.slice(0, 5).join(', ')} has an expiry; ` +
+        'give it a secret without one, or set SIGNING_SECRET for it to fall back on (deliveries are never sent unsigned)',
+    );
+  }
   if (c.AUTH_DISABLED && c.API_KEYS.length > 0) lines.push('AUTH_DISABLED: true contradicts API_KEYS; unset one of them');
+  return lines;
+}
+
+/**
+ * Config rules that depend on the time of start: a tenant whose own secrets have all expired already
+ * is a mistake to refuse, not a fallback to run on. Returns the lines to refuse with (empty when fine).
+ */
+export function startChecks(c: Config, now: number): string[] {
+  const lines: string[] = [];
+  for (const [tenant, last] of tenantSecretExpiries(c.TENANT_SIGNING_SECRETS)) {
+    if (last <= now) {
+      lines.push(
+        `TENANT_SIGNING_SECRETS: every secret of tenant ${tenant} expired (the last at ${new Date(last).toISOString()}); add a current secret for it or remove its entries`,
+      );
+    }
+  }
   return lines;
 }
 

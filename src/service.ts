@@ -4,14 +4,14 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from './clock.js';
-import { ConfigError, signingSecrets, type Config } from './config.js';
+import { ConfigError, signingSecrets, startChecks, type Config } from './config.js';
 import type { Lifecycle } from './api/context.js';
 import { buildServer } from './api/server.js';
 import { createAuthenticator } from './auth/authenticator.js';
 import { registerAuthHooks } from './auth/hooks.js';
 import { isLoopbackHost } from './auth/listen-policy.js';
 import { createDispatcher, type Dispatcher } from './delivery/dispatcher.js';
-import { createSigner } from './delivery/signing.js';
+import { createSigner, EXPIRY_WARNING_MS, tenantSecretExpiries } from './delivery/signing.js';
 import { createDestinationGuard } from './delivery/ssrf.js';
 import { Engine } from './engine/engine.js';
 import { Housekeeper } from './engine/housekeeper.js';
@@ -77,7 +77,20 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
   });
   const secrets = signingSecrets(config);
   if (secrets.length === 0) logger.warn('no SIGNING_SECRET: deliveries are not signed, receivers cannot tell them from forgeries');
-  const signer = secrets.length > 0 ? createSigner({ secrets }) : null;
+  const refused = startChecks(config, clock.now());
+  if (refused.length > 0) {
+    if (!o.store) await store.close();
+    throw new ConfigError(`invalid configuration:\n  ${refused.join('\n  ')}`);
+  }
+  const signer = secrets.length > 0
+    ? createSigner({
+        secrets,
+        events: {
+          onExpiring: (tenant_id, expiresAt) => events.emit({ type: 'signing.expiring', tenant_id, expires_at: expiresAt }),
+          onFallback: (tenant_id, expiresAt) => events.emit({ type: 'signing.fallback', tenant_id, expires_at: expiresAt }),
+        },
+      })
+    : null;
   const dispatcher: Dispatcher = createDispatcher({ userAgent: `PulseGate/${VERSION}`, guard, signer, clock });
 
   const engine = new Engine({
@@ -108,8 +121,13 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
     store,
     clock,
     tenantLabels: config.METRICS_TENANT_LABELS,
+    signingExpiries: tenantSecretExpiries(secrets),
   });
   attachEventLogger(events, logger);
+  // warned here at start too, not only when a delivery is signed, so a quiet tenant is not missed
+  for (const [tenant_id, expiresAt] of tenantSecretExpiries(secrets)) {
+    if (expiresAt - clock.now() <= EXPIRY_WARNING_MS) events.emit({ type: 'signing.expiring', tenant_id, expires_at: expiresAt });
+  }
   const housekeeper = new Housekeeper(store, clock, events, config.JOB_RETENTION_DAYS * 86_400_000);
 
   const app = await buildServer(

@@ -3,11 +3,12 @@
 
 import { z } from 'zod';
 import { ATTEMPT_OUTCOMES, ERROR_KINDS } from '../domain/attempt.js';
+import { isJsonContentType, isReservedHeader } from '../domain/headers.js';
 import { HTTP_METHODS, JOB_STATUSES } from '../domain/job.js';
+import { MIN_RPS } from '../domain/time.js';
 
 export const MAX_HEADERS = 50;
 export const DAY_MS = 86_400_000;
-const FORBIDDEN_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection']);
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 // visible ASCII, tabs and spaces, and obs-text; never CR, LF or NUL (no header injection)
 const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
@@ -38,8 +39,11 @@ const headersSchema = z
     const seen = new Set<string>();
     for (const name of names) {
       const lower = name.toLowerCase();
-      if (FORBIDDEN_HEADERS.has(lower) || lower.startsWith('webhook-')) {
-        ctx.addIssue({ code: 'custom', path: [name], message: `header ${name} is set by PulseGate and may not be given` });
+      if (isReservedHeader(name)) {
+        ctx.addIssue({ code: 'custom', path: [name], message: `header ${name} is set by PulseGate or the connection and may not be given` });
+      }
+      if (lower === 'content-type' && !isJsonContentType(headers[name] ?? '')) {
+        ctx.addIssue({ code: 'custom', path: [name], message: 'Content-Type may only be a JSON media type (application/json or application/*+json, charset=utf-8): the body is JSON' });
       }
       if (seen.has(lower)) ctx.addIssue({ code: 'custom', path: [name], message: `header ${name} is given twice` });
       seen.add(lower);
@@ -76,7 +80,7 @@ export const retrySchema = z
   .transform((r) => ({ ...r, max_delay_ms: r.max_delay_ms ?? Math.max(30_000, r.base_delay_ms) }));
 
 export const rateLimitSchema = z.strictObject({
-  rps: z.number().positive().max(10_000),
+  rps: z.number().min(MIN_RPS).max(10_000).describe(`requests per second, ${MIN_RPS} (one per 1,000 s) to 10,000`),
   burst: z.number().int().min(1).max(100_000).optional(),
 });
 

@@ -5,6 +5,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import { jsonSchemaTransform, validatorCompiler } from 'fastify-type-provider-zod';
 import type { ApiContext } from './context.js';
 import { clientErrorHandler, errorHandler, notFoundHandler } from './errors.js';
+import { registerBodyGuard } from './body-guard.js';
 import { registerJsonParser } from './json-body.js';
 import { dlqRoutes } from './routes/dlq.js';
 import { healthRoutes } from './routes/health.js';
@@ -23,10 +24,11 @@ export interface ServerOptions {
 }
 
 export async function buildServer(ctx: ApiContext, opts: ServerOptions = {}): Promise<FastifyInstance> {
+  const bodyLimit = ctx.config.MAX_PAYLOAD_BYTES + ENVELOPE_BYTES;
   const app = Fastify({
     loggerInstance: opts.logger || undefined,
     logger: opts.logger ? undefined : false,
-    bodyLimit: ctx.config.MAX_PAYLOAD_BYTES + ENVELOPE_BYTES,
+    bodyLimit,
     requestTimeout: ctx.config.REQUEST_TIMEOUT_MS,
     connectionTimeout: ctx.config.REQUEST_TIMEOUT_MS,
     keepAliveTimeout: 72_000,
@@ -53,6 +55,7 @@ export async function buildServer(ctx: ApiContext, opts: ServerOptions = {}): Pr
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
   registerJsonParser(app);
+  registerBodyGuard(app, bodyLimit);
   opts.auth?.(app);
 
   if (opts.openapi) {

@@ -9,6 +9,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { Agent, request } from 'undici';
 import type { Clock } from '../clock.js';
 import type { DeliveryResult } from '../domain/attempt.js';
+import { isSendableHeader } from '../domain/headers.js';
 import type { Destination } from '../domain/job.js';
 import { classifyError, classifyStatus } from './classify.js';
 import type { Signer } from './signing.js';
@@ -45,22 +46,6 @@ const DEFAULT_CONNECTIONS = 64;
 // An upper bound for the TCP/TLS handshake; the per-delivery timer usually fires first.
 const CONNECT_TIMEOUT_MS = 30_000;
 
-// Set by us; a job's own headers cannot replace them (framing, routing, and what the signature covers).
-const RESERVED_HEADERS = new Set([
-  'webhook-id',
-  'webhook-timestamp',
-  'webhook-signature',
-  'host',
-  'content-length',
-  'transfer-encoding',
-  'connection',
-  'keep-alive',
-  'upgrade',
-  'te',
-  'trailer',
-  'expect',
-]);
-
 export function createDispatcher(opts: DispatcherOptions): Dispatcher {
   const { guard, userAgent } = opts;
   const signer = opts.signer ?? null;
@@ -75,8 +60,8 @@ export function createDispatcher(opts: DispatcherOptions): Dispatcher {
   function headersFor(req: DeliveryRequest): Record<string, string> {
     const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': userAgent };
     for (const [name, value] of Object.entries(req.destination.headers)) {
-      const lower = name.toLowerCase();
-      if (!RESERVED_HEADERS.has(lower)) headers[lower] = value;
+      // refused at creation (schemas.ts); skipped here too for rows written before that rule
+      if (isSendableHeader(name, value)) headers[name.toLowerCase()] = value;
     }
     headers['webhook-id'] = req.job_id;
     headers['webhook-timestamp'] = String(req.timestamp_s);

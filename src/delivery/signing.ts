@@ -56,7 +56,33 @@ interface Key {
   expires_at: number | null;
 }
 
-export function createSigner(opts: { secrets: SigningSecret[] }): Signer {
+/** A tenant's own secrets all stop signing within this long: warn (once per tenant) while signing. */
+export const EXPIRY_WARNING_MS = 7 * 86_400_000;
+
+export interface SignerEvents {
+  /** A tenant's own secrets all expire within EXPIRY_WARNING_MS; called once per tenant. */
+  onExpiring?(tenantId: string, expiresAt: number): void;
+  /** A tenant's own secrets have all expired: it is signed with the global secrets; once per tenant. */
+  onFallback?(tenantId: string, expiredAt: number): void;
+}
+
+/**
+ * Tenants whose own secrets all carry an expiry, with the last of them: after it they are signed
+ * with the global secrets (config refuses a set that expires with no global secret to fall back on).
+ */
+export function tenantSecretExpiries(secrets: SigningSecret[]): Map<string, number> {
+  const last = new Map<string, number>();
+  const forever = new Set<string>();
+  for (const s of secrets) {
+    if (s.tenant_id === undefined) continue;
+    if (s.expires_at === undefined) forever.add(s.tenant_id);
+    else last.set(s.tenant_id, Math.max(last.get(s.tenant_id) ?? -Infinity, s.expires_at));
+  }
+  for (const t of forever) last.delete(t);
+  return last;
+}
+
+export function createSigner(opts: { secrets: SigningSecret[]; events?: SignerEvents }): Signer {
   const global: Key[] = [];
   const byTenant = new Map<string, Key[]>();
   for (const s of opts.secrets) {
@@ -64,10 +90,30 @@ export function createSigner(opts: { secrets: SigningSecret[] }): Signer {
     if (s.tenant_id === undefined) global.push(k);
     else byTenant.set(s.tenant_id, [...(byTenant.get(s.tenant_id) ?? []), k]);
   }
+  const expiries = tenantSecretExpiries(opts.secrets);
+  const warned = new Set<string>();
+  const fellBack = new Set<string>();
+  const active = (keys: Key[], now: number) => keys.filter((k) => k.expires_at === null || now < k.expires_at);
   return {
     sign(tenantId, msgId, timestampS, body, now) {
-      // A tenant with its own secrets is signed with those only: its receiver knows nothing of ours.
-      const keys = (byTenant.get(tenantId) ?? global).filter((k) => k.expires_at === null || now < k.expires_at);
+      // A tenant with its own secrets is signed with those only while one is active: its receiver
+      // knows nothing of ours. Once all have expired it falls back to the global secrets, never to
+      // no signature at all.
+      const own = byTenant.get(tenantId);
+      let keys = active(own ?? global, now);
+      const lastExpiry = expiries.get(tenantId);
+      if (lastExpiry !== undefined) {
+        if (keys.length === 0) {
+          keys = active(global, now);
+          if (!fellBack.has(tenantId)) {
+            fellBack.add(tenantId);
+            opts.events?.onFallback?.(tenantId, lastExpiry);
+          }
+        } else if (lastExpiry - now <= EXPIRY_WARNING_MS && !warned.has(tenantId)) {
+          warned.add(tenantId);
+          opts.events?.onExpiring?.(tenantId, lastExpiry);
+        }
+      }
       if (keys.length === 0) return null;
       return keys.map((k) => signWithKey(k.key, msgId, timestampS, body)).join(' ');
     },

@@ -3,6 +3,7 @@
 
 import type { DeliveryResult } from './attempt.js';
 import type { RetrySettings } from './job.js';
+import { boundedWait } from './time.js';
 
 export type NextStep =
   | { status: 'success' }
@@ -40,5 +41,5 @@ export function nextStep(input: PolicyInput): NextStep {
   if (result.retry_after_ms !== null) {
     delay = Math.max(delay, Math.min(result.retry_after_ms, retryAfterMaxMs));
   }
-  return { status: 'retrying', next_attempt_at: now + delay };
+  return { status: 'retrying', next_attempt_at: now + boundedWait(delay) };
 }

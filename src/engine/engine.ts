@@ -27,6 +27,7 @@ import { uuidv7 } from 'uuidv7';
 import type { Clock, Timer } from '../clock.js';
 import type { DeliveryResult } from '../domain/attempt.js';
 import { nextStep } from '../domain/retry-policy.js';
+import { boundedWait, MIN_RPS } from '../domain/time.js';
 import type { JobStatus } from '../domain/job.js';
 import type { EventBus } from '../observability/events.js';
 import type { ClaimedJob, Store } from '../store/store.js';
@@ -402,7 +403,7 @@ export class Engine {
   private park(h: Held, key: string, park: Park | undefined, firstWait?: number): void {
     const limit = h.job.rate_limit!;
     const ahead = park ? park.fifo.size : 0;
-    const estimate = (firstWait ?? 0) + Math.ceil((ahead * 1000) / limit.rps);
+    const estimate = boundedWait((firstWait ?? 0) + (ahead * 1000) / Math.max(MIN_RPS, limit.rps));
     const now = this.o.clock.now();
     if (estimate > this.o.maxParkMs) {
       // too long to hold in memory: back to the store, due when its turn should come

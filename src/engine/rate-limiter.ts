@@ -3,6 +3,7 @@
 // Configuration follows the latest job seen for a key (the newest rate_limit wins).
 
 import type { RateLimit } from '../domain/job.js';
+import { boundedWait, MIN_RPS } from '../domain/time.js';
 
 interface Bucket {
   rps: number;
@@ -20,7 +21,9 @@ export class RateLimiter {
 
   constructor(private readonly maxBuckets = 100_000) {}
 
-  private bucket(key: string, limit: RateLimit, now: number): Bucket {
+  private bucket(key: string, asked: RateLimit, now: number): Bucket {
+    // a rate below the API's floor (a row written before the floor existed) runs at the floor
+    const limit = asked.rps >= MIN_RPS ? asked : { rps: MIN_RPS, burst: asked.burst };
     let b = this.buckets.get(key);
     if (!b) {
       if (this.buckets.size >= this.maxBuckets) this.evictFull(now);
@@ -51,7 +54,7 @@ export class RateLimiter {
       b.tokens -= 1;
       return 0;
     }
-    return Math.max(1, Math.ceil(((1 - b.tokens) * 1000) / b.rps));
+    return Math.max(1, boundedWait(((1 - b.tokens) * 1000) / b.rps));
   }
 
   /** Buckets that are full carry no state worth keeping. */

@@ -34,6 +34,10 @@ export type PulseEvent =
   | { type: 'store.write'; op: string; count: number; duration_ms: number }
   | { type: 'store.error'; op: string; error: string }
   | { type: 'leases.recovered'; count: number }
+  /** A tenant's own signing secrets all expire soon (at expires_at); after it, the global secret signs. */
+  | { type: 'signing.expiring'; tenant_id: string; expires_at: number }
+  /** A tenant's own signing secrets have all expired: its deliveries are signed with the global secret. */
+  | { type: 'signing.fallback'; tenant_id: string; expires_at: number }
   | { type: 'jobs.pruned'; count: number };
 
 export type PulseEventType = PulseEvent['type'];

@@ -96,6 +96,18 @@ export function attachEventLogger(events: EventBus, logger: Logger): () => void 
       case 'store.error':
         logger.error({ event: e.type, op: e.op, error: e.error }, 'store error');
         break;
+      case 'signing.expiring':
+        logger.warn(
+          { event: e.type, tenant_id: e.tenant_id, expires_at: new Date(e.expires_at).toISOString() },
+          "every signing secret of this tenant expires soon; add a new one to TENANT_SIGNING_SECRETS, or its deliveries will be signed with SIGNING_SECRET, which its receiver may not know",
+        );
+        break;
+      case 'signing.fallback':
+        logger.warn(
+          { event: e.type, tenant_id: e.tenant_id, expired_at: new Date(e.expires_at).toISOString() },
+          "every signing secret of this tenant has expired; its deliveries are signed with SIGNING_SECRET until TENANT_SIGNING_SECRETS gives it a current one",
+        );
+        break;
       case 'leases.recovered':
         logger.warn({ event: e.type, count: e.count }, 'freed jobs held by a dispatcher that stopped; they will be delivered again');
         break;

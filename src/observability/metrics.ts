@@ -33,6 +33,11 @@ export interface MetricsOptions extends MetricsSources {
    * number of tenants is bounded (tens, not thousands), since each tenant multiplies those series.
    */
   tenantLabels?: boolean;
+  /**
+   * Tenants whose own signing secrets all expire, with when the last one does (epoch ms): a gauge per
+   * such tenant (bounded by the configuration, not by traffic) to alert on before it happens.
+   */
+  signingExpiries?: ReadonlyMap<string, number>;
   /** How old the cached store counts (pulsegate_jobs_by_status) may get before a scrape refreshes them. */
   statusCountsMaxAgeMs?: number;
 }
@@ -86,6 +91,19 @@ export function createMetrics(o: MetricsOptions): Metrics {
   engineGauge('pulsegate_queue_capacity', 'Most jobs the memory queue holds (QUEUE_CAPACITY)', (s) => s.capacity);
   engineGauge('pulsegate_jobs_in_flight', 'Delivery attempts in flight', (s) => s.inFlight);
   engineGauge('pulsegate_worker_concurrency', 'Most attempts in flight at once (WORKER_CONCURRENCY)', (s) => s.concurrency);
+
+  if (o.signingExpiries && o.signingExpiries.size > 0) {
+    const expiries = o.signingExpiries;
+    new Gauge({
+      name: 'pulsegate_signing_secret_expiry_timestamp_seconds',
+      help: "When a tenant's last own signing secret expires (unix s); after it the tenant is signed with SIGNING_SECRET",
+      labelNames: ['tenant'],
+      registers: [registry],
+      collect() {
+        for (const [tenant, at] of expiries) this.set({ tenant }, Math.floor(at / 1000));
+      },
+    });
+  }
 
   // ── jobs in the store, by status: cached (see the top of this file) ──
   const statusCounts = cachedStatusCounts(o, o.statusCountsMaxAgeMs ?? DEFAULT_STATUS_COUNTS_MAX_AGE_MS);

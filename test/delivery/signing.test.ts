@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { Webhook } from 'standardwebhooks';
-import { createSigner, InvalidSigningSecretError, parseSecret, signWithKey } from '../../src/delivery/signing.js';
+import { createSigner, EXPIRY_WARNING_MS, InvalidSigningSecretError, parseSecret, signWithKey } from '../../src/delivery/signing.js';
 
 // The Standard Webhooks published test vector (also in the reference libraries' test suites).
 const VECTOR = {
@@ -61,9 +61,36 @@ describe('signing', () => {
     assert.equal(signer.sign('other', 'id', 1, '{}', NOW), signWithKey(parseSecret(globalS), 'id', 1, '{}'));
   });
 
-  it("does not fall back to the global secrets when a tenant's own have all expired", () => {
-    const signer = createSigner({ secrets: [{ secret: newSecret() }, { secret: newSecret(), tenant_id: 'acme', expires_at: NOW }] });
-    assert.equal(signer.sign('acme', 'id', 1, '{}', NOW), null);
+  it("falls back to the global secrets once a tenant's own have all expired, and says so once", () => {
+    const [globalS, tenantS] = [newSecret(), newSecret()];
+    const fallbacks: [string, number][] = [];
+    const signer = createSigner({
+      secrets: [{ secret: globalS }, { secret: tenantS, tenant_id: 'acme', expires_at: NOW }],
+      events: { onFallback: (t, at) => fallbacks.push([t, at]) },
+    });
+    assert.equal(signer.sign('acme', 'id', 1, '{}', NOW - 1), signWithKey(parseSecret(tenantS), 'id', 1, '{}'));
+    assert.equal(signer.sign('acme', 'id', 1, '{}', NOW), signWithKey(parseSecret(globalS), 'id', 1, '{}'));
+    assert.equal(signer.sign('acme', 'id', 1, '{}', NOW + 1), signWithKey(parseSecret(globalS), 'id', 1, '{}'));
+    assert.deepEqual(fallbacks, [['acme', NOW]]);
+  });
+
+  it("warns once when a tenant's own secrets all expire within EXPIRY_WARNING_MS", () => {
+    const expiring: [string, number][] = [];
+    const signer = createSigner({
+      secrets: [
+        { secret: newSecret() },
+        { secret: newSecret(), tenant_id: 'acme', expires_at: NOW + EXPIRY_WARNING_MS },
+        { secret: newSecret(), tenant_id: 'kept', expires_at: NOW },
+        { secret: newSecret(), tenant_id: 'kept' },
+      ],
+      events: { onExpiring: (t, at) => expiring.push([t, at]) },
+    });
+    signer.sign('acme', 'id', 1, '{}', NOW - 1);
+    assert.deepEqual(expiring, [], 'not yet inside the warning window');
+    signer.sign('acme', 'id', 1, '{}', NOW);
+    signer.sign('acme', 'id', 1, '{}', NOW + 1);
+    signer.sign('kept', 'id', 1, '{}', NOW + 1);
+    assert.deepEqual(expiring, [['acme', NOW + EXPIRY_WARNING_MS]], 'a tenant with a secret that never expires is not warned about');
   });
 });
 

@@ -11,11 +11,12 @@ import type { LookupFunction } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import ipaddr from 'ipaddr.js';
 import { ERROR_CODES } from '../../src/api/errors.js';
+import { generateKey } from '../../src/auth/keys.js';
 import { createJobBodySchema } from '../../src/api/schemas.js';
 import { createDestinationGuard } from '../../src/delivery/ssrf.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
 import { startTestService, type TestService } from '../support/service.js';
-import { expectHealthy, jobCount } from './helpers.js';
+import { expectHealthy, flood, jobCount } from './helpers.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x5eed);
 const CASES = Number(process.env.FUZZ_CASES ?? 3000);
@@ -87,6 +88,8 @@ class Mutator {
       'fuzz',
       '2026-01-01T00:00:00Z',
       '9'.repeat(400),
+      // digit runs just short of the old overflow pattern's 300: it rescanned each from every digit
+      `${'1'.repeat(299)} `.repeat(20 + this.int(200)),
     ]);
   }
 
@@ -162,7 +165,7 @@ class Mutator {
     const path = this.pick(all);
     const parent = path.slice(0, -1).reduce<Json>((o, k) => (o as Record<string | number, Json>)[k] as Json, body) as Record<string | number, Json>;
     const key = path[path.length - 1] as string | number;
-    const op = this.int(9);
+    const op = this.int(10);
     switch (op) {
       case 0:
         if (Array.isArray(parent)) parent.splice(Number(key), 1);
@@ -209,6 +212,21 @@ class Mutator {
           this.string(),
         ]);
         return;
+      case 8: {
+        // an extreme number in a numeric field
+        const extreme = this.pick([1e-300, 5e-324, -5e-324, 1e308, -1e308, 2 ** 53 + 2, 0.001, 0.0009, 10_000.5, 1e21, -0, 0.5]);
+        const dest = typeof body.destination === 'object' && body.destination && !Array.isArray(body.destination) ? body.destination : null;
+        switch (this.int(7)) {
+          case 0: body.rate_limit = { rps: extreme }; break;
+          case 1: body.rate_limit = { rps: 1, burst: extreme }; break;
+          case 2: body.retry = { max_attempts: extreme }; break;
+          case 3: body.retry = { base_delay_ms: extreme }; break;
+          case 4: body.retry = { base_delay_ms: 0, max_delay_ms: extreme }; break;
+          case 5: body.delay_ms = extreme; break;
+          default: if (dest) dest.timeout_ms = extreme;
+        }
+        return;
+      }
       default:
         body.payload = this.pick<Json>([null, this.garbage(), this.string(), 'z'.repeat(MAX_PAYLOAD_BYTES), [], {}, 0]);
     }
@@ -313,5 +331,37 @@ describe('fuzzing POST /v1/jobs', () => {
     const ms = Date.now() - started;
     t.diagnostic(`answers by status ${JSON.stringify(Object.fromEntries(tally))} in ${ms} ms; ${rx.requests.length} deliveries`);
     assert.ok(ms < 20_000, `took ${ms} ms`);
+  });
+});
+
+describe('fuzzing request framing against early answers', () => {
+  const key = generateKey().key;
+  let svc: TestService;
+  before(async () => {
+    svc = await startTestService({ API_KEYS: `*:${key}`, MAX_PAYLOAD_BYTES: '4096', REQUEST_TIMEOUT_MS: '60000' });
+  });
+  after(() => svc.cleanup());
+
+  it('answers every combination of route, key and declared length, and never reads an unbounded body it refused', async () => {
+    const rand = prng(SEED + 1);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T;
+    const bodyLimit = 4096 + 512 * 1024;
+    const failures: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      const method = pick(['POST', 'GET', 'PUT', 'DELETE']);
+      const path = pick(['/v1/jobs', '/healthz', '/metrics', '/v1/dlq', '/v1/jobs/x/cancel', '/nowhere']);
+      const auth = pick(['', `Authorization: Bearer ${key}\r\n`, 'Authorization: Bearer pg_wrong\r\n']);
+      const length = pick<number | 'chunked'>(['chunked', 0, 10, 70_000, bodyLimit + 1, 10 * 1024 ** 2, 50 * 1024 ** 3]);
+      const framing = length === 'chunked' ? 'Transfer-Encoding: chunked\r\n' : `Content-Length: ${length}\r\n`;
+      const head = `${method} ${path} HTTP/1.1\r\nHost: pulsegate\r\nContent-Type: application/json\r\n${auth}${framing}\r\n`;
+      const r = await flood(svc.url, head, length === 'chunked', 3000);
+      const where = `case ${i}: ${method} ${path} ${auth ? auth.slice(0, 22) : 'no key'} ${length} → ${r.status} closed=${r.closedByServer} after ${r.sentBytes} bytes`;
+      if (r.status === null) failures.push(`no answer: ${where}`);
+      else if (typeof length === 'number' && length > bodyLimit && r.status !== 413) failures.push(`not 413: ${where}`);
+      // a body too large to drain, or of unknown length, must not keep its connection
+      if ((length === 'chunked' || length > 64 * 1024) && !r.closedByServer) failures.push(`kept reading: ${where}`);
+    }
+    assert.deepEqual(failures, []);
+    await expectHealthy(svc);
   });
 });

@@ -101,3 +101,61 @@ export function rawRequest(url: string, chunks: (string | Buffer)[], opts: { tim
     });
   });
 }
+
+export interface Flood {
+  status: number | null;
+  /** The server closed the connection (before the client stopped waiting). */
+  closedByServer: boolean;
+  sentBytes: number;
+}
+
+/**
+ * Sends `head`, then body bytes as fast as the server takes them, for at most `ms` and at most
+ * 1 GiB (or the declared length); reports whether the server answered and closed the connection
+ * meanwhile. Stops early once an answer came and every declared byte was sent.
+ */
+export function flood(url: string, head: string, chunked: boolean, ms = 5000): Promise<Flood> {
+  // never more than the declared length: extra bytes would be a malformed next request, closed for that
+  const declared = /content-length: (\d+)/i.exec(head);
+  const limit = Math.min(1024 ** 3, declared ? Number(declared[1]) : Infinity);
+  const { port, hostname } = new URL(url);
+  const chunk = Buffer.alloc(64 * 1024, 0x31);
+  const frame = chunked ? Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n')]) : chunk;
+  return new Promise((resolve) => {
+    const socket = connect(Number(port), hostname);
+    const received: Buffer[] = [];
+    let sent = 0;
+    let done = false;
+    const finish = (closedByServer: boolean) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      socket.destroy();
+      const status = /^HTTP\/1\.1 (\d{3})/.exec(Buffer.concat(received).toString('latin1'))?.[1];
+      resolve({ status: status ? Number(status) : null, closedByServer, sentBytes: sent });
+    };
+    const timer = setTimeout(() => finish(false), ms);
+    let answered = false;
+    socket.on('data', (d: Buffer) => {
+      received.push(d);
+      answered = true;
+      // a complete answer and nothing left to send: the connection is the server's to keep
+      if (sent >= limit) setTimeout(() => finish(false), 200);
+    });
+    socket.on('end', () => finish(true));
+    socket.on('close', () => finish(true));
+    socket.on('error', () => finish(true));
+    const pump = () => {
+      while (!done && sent < limit) {
+        const part = frame.subarray(0, Math.min(frame.length, limit - sent));
+        sent += part.length;
+        if (!socket.write(part)) return void socket.once('drain', pump);
+      }
+      if (answered && sent >= limit) setTimeout(() => finish(false), 200);
+    };
+    socket.on('connect', () => {
+      socket.write(head);
+      pump();
+    });
+  });
+}

@@ -37,7 +37,6 @@ describe('signed deliveries', () => {
   const previous = newSecret();
   const acme = newSecret();
   const acmeOld = newSecret();
-  const unusedOld = newSecret();
   let rx: Receiver;
   let svc: TestService;
 
@@ -47,7 +46,7 @@ describe('signed deliveries', () => {
       SIGNING_SECRET: current,
       SIGNING_SECRET_PREVIOUS: previous,
       SIGNING_SECRET_PREVIOUS_EXPIRES_AT: new Date(Date.now() + 3_600_000).toISOString(),
-      TENANT_SIGNING_SECRETS: `acme=${acme}; acme=${acmeOld}@2099-01-01T00:00:00Z ; expired=${unusedOld}@2000-01-01T00:00:00Z`,
+      TENANT_SIGNING_SECRETS: `acme=${acme}; acme=${acmeOld}@2099-01-01T00:00:00Z`,
     });
   });
   after(async () => {
@@ -82,10 +81,53 @@ describe('signed deliveries', () => {
     assert.throws(() => verify(current, r), 'the global secret does not verify a tenant delivery');
   });
 
-  it('sends no signature for a tenant whose own secrets have all expired', async () => {
-    const r = await deliverOne(svc, rx, jobBody(`${rx.url}/hook`, { tenant_id: 'expired', payload: { tenant: 'expired' } }));
-    assert.equal(r.headers['webhook-signature'], undefined);
-    assert.ok(r.headers['webhook-id'] && r.headers['webhook-timestamp']);
+});
+
+describe("a tenant whose own signing secrets all expire", () => {
+  it('is signed with its own secret until the expiry, then with the global secret, never unsigned, and the log says so', async () => {
+    const rx = await startReceiver();
+    const [global, own] = [newSecret(), newSecret()];
+    const logs = captureLogs('warn');
+    const expiresAt = Date.now() + 1500;
+    const svc = await startTestService(
+      { SIGNING_SECRET: global, TENANT_SIGNING_SECRETS: `acme=${own}@${new Date(expiresAt).toISOString()}` },
+      { logger: logs.logger },
+    );
+    try {
+      const expiring = logs.records().filter((r) => r.event === 'signing.expiring');
+      assert.deepEqual(expiring.map((r) => [r.tenant_id, r.expires_at]), [['acme', new Date(expiresAt).toISOString()]], 'warned at start');
+
+      const before = await deliverOne(svc, rx, jobBody(`${rx.url}/hook`, { tenant_id: 'acme', payload: { n: 1 } }));
+      assert.deepEqual(verify(own, before), { n: 1 });
+      await new Promise((r) => setTimeout(r, Math.max(0, expiresAt - Date.now() + 50)));
+      const after = await deliverOne(svc, rx, jobBody(`${rx.url}/hook`, { tenant_id: 'acme', payload: { n: 2 } }));
+      assert.ok(after.headers['webhook-signature'], 'signed');
+      assert.deepEqual(verify(global, after), { n: 2 });
+      assert.throws(() => verify(own, after), 'the expired secret no longer signs');
+      const fallbacks = logs.records().filter((r) => r.event === 'signing.fallback');
+      assert.equal(fallbacks.length, 1);
+      assert.equal(fallbacks[0]?.tenant_id, 'acme');
+      const metrics = await (await svc.get('/metrics')).text();
+      assert.match(metrics, new RegExp(`pulsegate_signing_secret_expiry_timestamp_seconds\\{tenant="acme"\\} ${Math.floor(expiresAt / 1000)}`));
+    } finally {
+      await svc.cleanup();
+      await rx.close();
+    }
+  });
+
+  it('refuses to start when its secrets have all expired already, naming the tenant', async () => {
+    await assert.rejects(
+      startTestService({ SIGNING_SECRET: newSecret(), TENANT_SIGNING_SECRETS: `acme=${newSecret()}@2020-01-01T00:00:00Z` }),
+      (err: Error & { code?: string }) => err.code === 'config_invalid' && /tenant acme expired/.test(err.message),
+    );
+  });
+
+  it('is refused by the configuration when there is no SIGNING_SECRET to fall back on', () => {
+    assert.throws(
+      () => loadConfig({ TENANT_SIGNING_SECRETS: `acme=${newSecret()}@2099-01-01T00:00:00Z` }),
+      (err: Error) => /TENANT_SIGNING_SECRETS: every secret of tenant acme has an expiry/.test(err.message),
+    );
+    assert.doesNotThrow(() => loadConfig({ TENANT_SIGNING_SECRETS: `acme=${newSecret()}; acme=${newSecret()}@2099-01-01T00:00:00Z` }));
   });
 });
 

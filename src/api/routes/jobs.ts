@@ -43,7 +43,8 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
       throw new ApiError(503, 'overloaded', ctx.lifecycle.phase === 'draining' ? 'shutting down: send the job to another instance or retry' : 'starting: retry shortly');
     }
     const body = req.body;
-    const payloadJson = JSON.stringify(body.payload);
+    // the payload's own text, as sent (json-body.ts); re-encoding would round numbers past 2^53
+    const payloadJson = req.payloadJson ?? JSON.stringify(body.payload);
     const size = Buffer.byteLength(payloadJson);
     if (size > config.MAX_PAYLOAD_BYTES) {
       throw new ApiError(413, 'payload_too_large', `payload is ${size} bytes encoded; the limit is ${config.MAX_PAYLOAD_BYTES}`);

@@ -60,6 +60,18 @@ function issueFields(where: string, v: ValidationIssue): { field: string; messag
   return [{ field, message: v.message ?? 'is invalid' }];
 }
 
+/** Bad fields of a zod validation done by a route itself (a batch item), named as fastify's are. */
+export function zodIssueFields(where: string, issues: readonly { path: PropertyKey[]; message: string; code: string; keys?: unknown }[]): { field: string; message: string }[] {
+  return issues.flatMap((i) =>
+    issueFields(where, {
+      instancePath: i.path.length > 0 ? `/${i.path.map(String).join('/')}` : '',
+      message: i.message,
+      keyword: i.code,
+      params: { keys: i.keys },
+    }),
+  );
+}
+
 /** Maps every error a route or fastify itself raises to the error shape and a stable code. */
 export function errorHandler(err: FastifyError & { validationContext?: string }, req: FastifyRequest, reply: FastifyReply): void {
   if (err instanceof ApiError) return sendError(reply, err.status, err.code, err.message, err.details);

@@ -5,7 +5,7 @@
 
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ApiError } from './errors.js';
-import { compactJson, scanJson } from './json-scan.js';
+import { compactJson, elementPayloads, scanJson } from './json-scan.js';
 
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 export const MAX_JSON_DEPTH = 64;
@@ -18,8 +18,13 @@ declare module 'fastify' {
      * body has none.
      */
     payloadJson: string | null;
+    /** For a batch create: each item's payload text, by position (see payloadJson). */
+    itemPayloads: (string | null)[] | null;
   }
 }
+
+/** The route whose body is `{"jobs": [...]}`: its items' payloads are kept as text too. */
+export const BATCH_ROUTE = '/v1/jobs/batch';
 
 /** The charset a Content-Type names, lower-cased and unquoted, or null when it names none. */
 export function charsetOf(contentType: string | undefined): string | null {
@@ -37,7 +42,11 @@ export function charsetOf(contentType: string | undefined): string | null {
  * Parses a request body: the value and the payload's exact text, or the ApiError to answer.
  * Every step is linear in the body's length.
  */
-export function parseJsonBody(body: Buffer, contentType: string | undefined): { value: object; payloadJson: string | null } {
+export function parseJsonBody(
+  body: Buffer,
+  contentType: string | undefined,
+  batch = false,
+): { value: object; payloadJson: string | null; itemPayloads: (string | null)[] | null } {
   const charset = charsetOf(contentType);
   if (charset !== null && charset !== 'utf-8' && charset !== 'utf8') {
     throw new ApiError(415, 'unsupported_media_type', `the body must be UTF-8 JSON; charset=${charset.slice(0, 40)} is not accepted`);
@@ -71,19 +80,21 @@ export function parseJsonBody(body: Buffer, contentType: string | undefined): { 
     throw new ApiError(400, 'validation_failed', 'the request body may not contain a key named __proto__ (outside payload)');
   }
   const payloadJson = member === null ? null : compactJson(text.slice(member[0], member[1]));
-  return { value, payloadJson };
+  return { value, payloadJson, itemPayloads: batch ? elementPayloads(text, 'jobs') : null };
 }
 
 export function registerJsonParser(app: FastifyInstance): void {
   app.decorateRequest('payloadJson', null);
+  app.decorateRequest('itemPayloads', null);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(
     'application/json',
     { parseAs: 'buffer' },
     (req: FastifyRequest, body: Buffer, done: (err: Error | null, value?: unknown) => void) => {
       try {
-        const parsed = parseJsonBody(body, req.headers['content-type']);
+        const parsed = parseJsonBody(body, req.headers['content-type'], req.routeOptions.url === BATCH_ROUTE);
         req.payloadJson = parsed.payloadJson;
+        req.itemPayloads = parsed.itemPayloads;
         done(null, parsed.value);
       } catch (err) {
         done(err as Error);

@@ -173,3 +173,49 @@ export function compactJson(text: string): string {
   if (from < text.length) parts.push(text.slice(from));
   return parts.join('');
 }
+
+/** [start, end) of each element of the array whose text is text[range[0], range[1]), trimmed. */
+export function arrayElements(text: string, range: [number, number]): [number, number][] {
+  const [from, to] = range;
+  const out: [number, number][] = [];
+  if (text.charCodeAt(from) !== OPEN_ARRAY) return out;
+  let depth = 0;
+  let start = -1;
+  const close = (end: number) => {
+    let e = end;
+    while (e > start && isJsonSpace(text.charCodeAt(e - 1))) e--;
+    if (start >= 0 && e > start) out.push([start, e]);
+    start = -1;
+  };
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if (depth === 1 && start < 0 && !isJsonSpace(c) && c !== COMMA && c !== CLOSE_ARRAY) start = i;
+    if (c === QUOTE) {
+      for (i++; i < to; i++) {
+        const s = text.charCodeAt(i);
+        if (s === BACKSLASH) i++;
+        else if (s === QUOTE) break;
+      }
+    } else if (c === OPEN_OBJECT || c === OPEN_ARRAY) depth++;
+    else if (c === CLOSE_OBJECT || c === CLOSE_ARRAY) {
+      if (depth === 1) close(i);
+      depth--;
+    } else if (c === COMMA && depth === 1) close(i);
+  }
+  return out;
+}
+
+/**
+ * The exact text (whitespace between tokens removed) of the `payload` member of each element of the
+ * top-level array `member`, by position; null for an element that is not an object or has none.
+ */
+export function elementPayloads(text: string, member: string): (string | null)[] {
+  const m = scanJson(text, member).member;
+  if (m === null) return [];
+  return arrayElements(text, m).map(([s, e]) => {
+    if (text.charCodeAt(s) !== OPEN_OBJECT) return null;
+    const element = text.slice(s, e);
+    const p = scanJson(element, 'payload').member;
+    return p === null ? null : compactJson(element.slice(p[0], p[1]));
+  });
+}

@@ -84,27 +84,37 @@ export const rateLimitSchema = z.strictObject({
   burst: z.number().int().min(1).max(100_000).optional(),
 });
 
-export const createJobBodySchema = z
-  .strictObject({
-    tenant_id: tenantIdSchema,
-    type: z.string().min(1).max(128),
-    payload: z.unknown().refine((v) => v !== undefined, 'is required'),
-    destination: destinationSchema,
-    retry: retrySchema.optional(),
-    rate_limit: rateLimitSchema.nullable().optional(),
-    run_at: z.iso.datetime({ offset: true }).optional(),
-    delay_ms: z.number().int().min(0).max(365 * DAY_MS).optional(),
-    dedupe_key: z.string().min(1).max(255).optional(),
-  })
-  .refine((b) => !(b.run_at !== undefined && b.delay_ms !== undefined), {
-    message: 'give run_at or delay_ms, not both',
-    path: ['delay_ms'],
-    ...evenAfterOtherIssues,
-  });
+const createJobFields = {
+  tenant_id: tenantIdSchema,
+  type: z.string().min(1).max(128),
+  payload: z.unknown().refine((v) => v !== undefined, 'is required'),
+  destination: destinationSchema,
+  retry: retrySchema.optional(),
+  rate_limit: rateLimitSchema.nullable().optional(),
+  run_at: z.iso.datetime({ offset: true }).optional(),
+  delay_ms: z.number().int().min(0).max(365 * DAY_MS).optional(),
+  dedupe_key: z.string().min(1).max(255).optional(),
+};
+const oneStartTime = (b: { run_at?: string; delay_ms?: number }) => !(b.run_at !== undefined && b.delay_ms !== undefined);
+const oneStartTimeIssue = { message: 'give run_at or delay_ms, not both', path: ['delay_ms'], ...evenAfterOtherIssues };
+
+export const createJobBodySchema = z.strictObject(createJobFields).refine(oneStartTime, oneStartTimeIssue);
 export type CreateJobBody = z.infer<typeof createJobBodySchema>;
 
+const idempotencyKeySchema = z.string().min(1).max(255);
 export const createJobHeadersSchema = z.object({
-  'idempotency-key': z.string().min(1).max(255).optional(),
+  'idempotency-key': idempotencyKeySchema.optional(),
+});
+
+/** Most jobs one batch request creates. */
+export const MAX_BATCH_JOBS = 1000;
+/** One job of a batch: what POST /v1/jobs takes, and its Idempotency-Key as a field. */
+export const batchItemSchema = z
+  .strictObject({ ...createJobFields, idempotency_key: idempotencyKeySchema.optional() })
+  .refine(oneStartTime, oneStartTimeIssue);
+/** Each item is validated on its own by the route, so one bad item does not refuse the others. */
+export const batchBodySchema = z.strictObject({
+  jobs: z.array(z.unknown()).min(1).max(MAX_BATCH_JOBS).describe(`1..${MAX_BATCH_JOBS} jobs, each what POST /v1/jobs takes, plus an optional idempotency_key`),
 });
 
 const time = z.iso.datetime().describe('RFC 3339, UTC');
@@ -153,6 +163,19 @@ export const errorSchema = z.object({
     message: z.string(),
     details: z.unknown().optional(),
   }),
+});
+
+export const batchResultSchema = z.object({
+  data: z.array(
+    z.object({
+      index: z.number().int().describe('the position of the job in the request'),
+      status: z.number().int().describe('201 created, 200 replayed or deduplicated, or the 4xx of the error'),
+      idempotent_replayed: z.boolean().optional(),
+      deduplicated: z.boolean().optional(),
+      job: jobSchema.optional(),
+      error: errorSchema.shape.error.optional(),
+    }),
+  ),
 });
 
 export const jobPageSchema = z.object({ data: z.array(jobSchema), next_cursor: z.string().nullable() });

@@ -7,6 +7,7 @@ import type { ApiContext } from './context.js';
 import { clientErrorHandler, errorHandler, notFoundHandler } from './errors.js';
 import { registerBodyGuard } from './body-guard.js';
 import { registerJsonParser } from './json-body.js';
+import { batchRoutes } from './routes/batch.js';
 import { dlqRoutes } from './routes/dlq.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
@@ -88,6 +89,7 @@ export async function buildServer(ctx: ApiContext, opts: ServerOptions = {}): Pr
   }
 
   jobRoutes(app, ctx);
+  batchRoutes(app, ctx);
   dlqRoutes(app, ctx);
   healthRoutes(app, ctx);
   return app;

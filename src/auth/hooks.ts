@@ -7,6 +7,7 @@
 //
 // preHandler (after validation, before the handler): a tenant key may only touch its own tenant.
 //   POST /v1/jobs                  body.tenant_id must be the key's tenant, else 403 forbidden
+//   POST /v1/jobs/batch            every item's tenant_id must be the key's tenant, else 403 for all
 //   GET  /v1/jobs, GET /v1/dlq     query tenant_id must be the key's tenant (403), or is set to it
 //   /v1/jobs/:id[/attempts|/cancel|/retry]
 //                                  a job of another tenant is answered 404 not_found, exactly as a
@@ -24,9 +25,10 @@ export const OPEN_ROUTES: ReadonlySet<string> = new Set(['/healthz', '/readyz', 
 const REALM = 'Bearer realm="pulsegate"';
 const ANONYMOUS: Principal = { kind: 'admin', key_id: 'none' };
 
-type TenantRule = 'body' | 'query' | 'job';
+type TenantRule = 'body' | 'batch' | 'query' | 'job';
 const RULES: ReadonlyMap<string, TenantRule> = new Map([
   ['POST /v1/jobs', 'body'],
+  ['POST /v1/jobs/batch', 'batch'],
   ['GET /v1/jobs', 'query'],
   ['GET /v1/dlq', 'query'],
   ['GET /v1/jobs/:id', 'job'],
@@ -96,6 +98,15 @@ export function registerAuthHooks(app: FastifyInstance, opts: AuthHooksOptions):
       case 'body': {
         const body = req.body as { tenant_id?: unknown } | undefined;
         if (body?.tenant_id !== tenant) throw new ApiError(403, 'forbidden', `this API key may only create jobs for tenant ${tenant}`);
+        return;
+      }
+      case 'batch': {
+        // every item must name the key's tenant; an item that is not an object is the route's to refuse
+        const jobs = (req.body as { jobs?: unknown[] } | undefined)?.jobs ?? [];
+        const foreign = jobs.flatMap((j, i) => (j && typeof j === 'object' && (j as { tenant_id?: unknown }).tenant_id !== tenant ? [i] : []));
+        if (foreign.length > 0) {
+          throw new ApiError(403, 'forbidden', `this API key may only create jobs for tenant ${tenant}`, { indexes: foreign.slice(0, 100) });
+        }
         return;
       }
       case 'query': {

@@ -59,6 +59,20 @@ export class Intake {
   }
 
   async submit(job: NewJob): Promise<CreateOutcome> {
+    return this.enqueue(job, true);
+  }
+
+  /**
+   * Many jobs answered together (a batch request): every one that needs a write goes into the same
+   * transaction (with whatever else arrived in this turn of the event loop).
+   */
+  submitMany(jobs: NewJob[]): Promise<CreateOutcome[]> {
+    const outcomes = Promise.all(jobs.map((j) => this.enqueue(j, false)));
+    if (this.pending.length >= this.maxBatch) void this.flush();
+    return outcomes;
+  }
+
+  private async enqueue(job: NewJob, flushAtMax: boolean): Promise<CreateOutcome> {
     // The cache answers only requests without an Idempotency-Key: with one, the store must also
     // record the key, so those always go through the transaction.
     if (this.cache && job.dedupe_hash && !job.idempotency_key) {
@@ -73,7 +87,7 @@ export class Intake {
     }
     return new Promise<CreateOutcome>((resolve, reject) => {
       this.pending.push({ job, resolve, reject });
-      if (this.pending.length >= this.maxBatch) void this.flush();
+      if (flushAtMax && this.pending.length >= this.maxBatch) void this.flush();
       else if (!this.scheduled) {
         this.scheduled = true;
         setImmediate(() => void this.flush());

@@ -2,7 +2,7 @@
 // the exact text of one top-level member, agreeing with JSON.parse on every valid text.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { compactJson, scanJson } from '../../src/api/json-scan.js';
+import { compactJson, elementPayloads, scanJson } from '../../src/api/json-scan.js';
 
 const memberText = (text: string, name = 'payload') => {
   const m = scanJson(text, name).member;
@@ -58,5 +58,14 @@ describe('compactJson', () => {
     assert.equal(compactJson('{ "a" : [ 1 ,\n\t2 ] , "s" : " x \\" y " }'), '{"a":[1,2],"s":" x \\" y "}');
     const same = '{"a":1}';
     assert.equal(compactJson(same), same);
+  });
+});
+
+describe('elementPayloads', () => {
+  it("gives each array element's payload text by position, null where there is none", () => {
+    const text = '{"jobs": [ {"payload": { "n" : 1 } , "x":[1,2]}, 7, {"a":{"payload":0}}, {"payload":"[,]"} ,{"payload":9007199254740993} ] }';
+    assert.deepEqual(elementPayloads(text, 'jobs'), ['{"n":1}', null, null, '"[,]"', '9007199254740993']);
+    assert.deepEqual(elementPayloads('{"jobs":[]}', 'jobs'), []);
+    assert.deepEqual(elementPayloads('{"jobs":{"payload":1}}', 'jobs'), []);
   });
 });

@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ApiContext } from '../context.js';
 import { ApiError } from '../errors.js';
-import { toNewJob } from '../new-job.js';
+import { answerFor, prepareJob, requireReady } from '../create-job.js';
 import { attemptView, jobJson, jobPageJson, preserialized } from '../render.js';
 import {
   attemptListSchema,
@@ -26,7 +26,7 @@ export function requireJobId(id: string): string {
 
 export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const r = app.withTypeProvider<ZodTypeProvider>();
-  const { store, clock, config } = ctx;
+  const { store, clock } = ctx;
 
   r.post('/v1/jobs', {
     schema: {
@@ -39,39 +39,17 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
       response: { 401: errorSchema, 403: errorSchema, 200: jobSchema, 201: jobSchema, 400: errorSchema, 413: errorSchema, 415: errorSchema, 422: errorSchema, 503: errorSchema },
     },
   }, async (req, reply) => {
-    if (ctx.lifecycle.phase !== 'ready') {
-      throw new ApiError(503, 'overloaded', ctx.lifecycle.phase === 'draining' ? 'shutting down: send the job to another instance or retry' : 'starting: retry shortly');
-    }
+    requireReady(ctx);
     const body = req.body;
-    // the payload's own text, as sent (json-body.ts); re-encoding would round numbers past 2^53
-    const payloadJson = req.payloadJson ?? JSON.stringify(body.payload);
-    const size = Buffer.byteLength(payloadJson);
-    if (size > config.MAX_PAYLOAD_BYTES) {
-      throw new ApiError(413, 'payload_too_large', `payload is ${size} bytes encoded; the limit is ${config.MAX_PAYLOAD_BYTES}`);
-    }
-    const check = ctx.destinations.checkUrl(body.destination.url);
-    if (!check.ok) {
-      throw new ApiError(422, 'destination_not_allowed', `destination.url is not allowed: ${check.reason}`, {
-        fields: [{ field: 'body.destination.url', message: check.reason }],
-      });
-    }
     const now = clock.now();
-    const newJob = toNewJob(body, payloadJson, req.headers['idempotency-key'] ?? null, now, {
-      dedupeWindowMs: config.DEDUPE_WINDOW_SECONDS * 1000,
-      idempotencyTtlMs: config.IDEMPOTENCY_TTL_SECONDS * 1000,
-    });
-    const out = await ctx.intake.submit(newJob);
-    reply.type(JSON_TYPE);
-    switch (out.kind) {
-      case 'created':
-        return reply.code(201).header('location', `/v1/jobs/${out.job.id}`).send(preserialized(jobJson(out.job, now)));
-      case 'idempotent_replay':
-        return reply.code(200).header('idempotent-replayed', 'true').send(preserialized(jobJson(out.job, now)));
-      case 'deduplicated':
-        return reply.code(200).header('deduplicated', 'true').send(preserialized(jobJson(out.job, now)));
-      case 'idempotency_conflict':
-        throw new ApiError(422, 'idempotency_key_reused', 'this Idempotency-Key was used with a different request body', { job_id: out.job_id });
-    }
+    // the payload's own text, as sent (json-body.ts); re-encoding would round numbers past 2^53
+    const newJob = prepareJob(ctx, body, req.payloadJson ?? JSON.stringify(body.payload), req.headers['idempotency-key'] ?? null, now);
+    const answer = answerFor(await ctx.intake.submit(newJob));
+    if (answer.status === 422) throw answer.error;
+    reply.type(JSON_TYPE).code(answer.status);
+    if (answer.status === 201) reply.header('location', `/v1/jobs/${answer.job.id}`);
+    if (answer.header !== null) reply.header(answer.header, 'true');
+    return reply.send(preserialized(jobJson(answer.job, now)));
   });
 
   r.get('/v1/jobs', {

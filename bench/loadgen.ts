@@ -3,6 +3,7 @@
 //   burst       n jobs as fast as `connections` concurrent clients can create them
 //   paced       `rate` jobs per second for `seconds`, every other one scheduled with a delay
 //   raw         n plain undici.request POSTs to the receiver with `concurrency` in flight (the ceiling)
+//   bulk        n jobs in batches of `batch` (POST /v1/jobs/batch, or Queue.addBulk), `connections` batches in flight
 // A job is created over HTTP on PulseGate (POST /v1/jobs) or with Queue.add on BullMQ. Each payload
 // carries t (creation time, epoch ms), i (index) and d (due time) for the receiver to measure against.
 
@@ -45,6 +46,8 @@ function payload(i: number, t: number, delayMs: number | undefined): Record<stri
 
 interface Creator {
   create(i: number, delayMs: number | undefined): Promise<void>;
+  /** Jobs first..first+count-1 in one call (POST /v1/jobs/batch, or Queue.addBulk). */
+  createMany(first: number, count: number, delayMs: number | undefined): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -67,6 +70,18 @@ async function creator(target: Target, receiverUrl: string, connections: number)
         if (res.statusCode !== 201) throw new Error(`HTTP ${res.statusCode}: ${(await res.body.text()).slice(0, 300)}`);
         await res.body.dump();
       },
+      async createMany(first, count, delayMs) {
+        const jobs = Array.from({ length: count }, (_, k) => {
+          const body: Record<string, unknown> = { tenant_id: 'bench', type: 'order.paid', payload: payload(first + k, nowMs(), delayMs), destination };
+          if (delayMs !== undefined) body.delay_ms = delayMs;
+          return body;
+        });
+        const res = await pool.request({ path: '/v1/jobs/batch', method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jobs }) });
+        const text = await res.body.text();
+        if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}: ${text.slice(0, 300)}`);
+        const created = (JSON.parse(text) as { data: { status: number }[] }).data.filter((d) => d.status === 201).length;
+        if (created !== count) throw new Error(`batch: ${created} of ${count} created`);
+      },
       close: () => pool.close(),
     };
   }
@@ -80,6 +95,9 @@ async function creator(target: Target, receiverUrl: string, connections: number)
         await res.body.dump();
         if (res.statusCode >= 300) throw new Error(`HTTP ${res.statusCode}`);
       },
+      createMany() {
+        throw new Error('the receiver takes no batches');
+      },
       close: () => pool.close(),
     };
   }
@@ -90,6 +108,10 @@ async function creator(target: Target, receiverUrl: string, connections: number)
     async create(i, delayMs) {
       const data = payload(i, nowMs(), delayMs);
       await queue.add('order.paid', data, delayMs !== undefined ? { ...BULLMQ_JOB_OPTIONS, delay: delayMs } : BULLMQ_JOB_OPTIONS);
+    },
+    async createMany(first, count, delayMs) {
+      const opts = delayMs !== undefined ? { ...BULLMQ_JOB_OPTIONS, delay: delayMs } : BULLMQ_JOB_OPTIONS;
+      await queue.addBulk(Array.from({ length: count }, (_, k) => ({ name: 'order.paid', data: payload(first + k, nowMs(), delayMs), opts })));
     },
     close: () => queue.close(),
   };
@@ -261,8 +283,41 @@ async function cannon(a: AutocannonArgs): Promise<AutocannonResult> {
   };
 }
 
+interface BulkArgs {
+  target: Target;
+  receiverUrl: string;
+  n: number;
+  batch: number;
+  connections: number;
+  delayMs?: number;
+}
+
+/** n jobs in calls of `batch` jobs, `connections` calls in flight; ok and failed count jobs, request_ms calls. */
+async function bulk(a: BulkArgs): Promise<CreateResult> {
+  const c = await creator(a.target, a.receiverUrl, a.connections);
+  const tally = new Tally();
+  let next = 0;
+  let okJobs = 0;
+  const started = nowMs();
+  const client = async () => {
+    while (next < a.n) {
+      const first = next;
+      const count = Math.min(a.batch, a.n - first);
+      next += count;
+      const failedBefore = tally.failed;
+      await tally.run(() => c.createMany(first, count, a.delayMs));
+      if (tally.failed === failedBefore) okJobs += count;
+    }
+  };
+  await Promise.all(Array.from({ length: a.connections }, client));
+  const finished = nowMs();
+  await c.close();
+  return { ok: okJobs, failed: a.n - okJobs, first_error: tally.firstError, started_at: started, finished_at: finished, request_ms: dist(tally.requestMs) };
+}
+
 serve({
   autocannon: cannon,
+  bulk,
   burst,
   paced,
   raw,

@@ -26,12 +26,13 @@ import { NODE_FLAGS } from '../src/node-flags.js';
 import { median } from './lib/stats.js';
 import { machine, packageVersion, redisAnswers } from './lib/sys.js';
 import { backlog } from './scenarios/backlog.js';
+import { batch } from './scenarios/batch.js';
 import { delivery } from './scenarios/delivery.js';
 import { e2e } from './scenarios/e2e.js';
 import { intake } from './scenarios/intake.js';
 import { paced, pacedWarmupSeconds } from './scenarios/paced.js';
 
-const SCENARIOS: Scenario[] = [intake, delivery, e2e, paced, backlog];
+const SCENARIOS: Scenario[] = [intake, delivery, e2e, paced, backlog, batch];
 const REDIS = { host: '127.0.0.1', port: 6379 };
 /** SQLITE_SYNCHRONOUS per scenario unless --sync says otherwise (FULL is the service's default). */
 const DEFAULT_SYNC: Record<string, 'FULL' | 'NORMAL'> = {};
@@ -67,7 +68,7 @@ function parseOptions(argv: string[]): Options {
     console.log('usage: npm run bench -- [--quick] [--rounds N] [--backlog-rounds N] [--jobs N] [--backlog N] [--only a,b]\n' +
       '  [--seconds S] [--warmup S] [--paced-rate R] [--paced-seconds S] [--connections N] [--concurrency N] [--sync FULL|NORMAL|name=MODE,...]\n' +
       '  [--env NAME=VALUE]... [--log-level L] [--no-bullmq] [--cpu-prof] [--no-build] [--results-dir DIR]\n' +
-      `  scenarios: ${SCENARIOS.map((s) => s.name).join(', ')} (peer = e2e,paced,backlog)`);
+      `  scenarios: ${SCENARIOS.map((s) => s.name).join(', ')} (peer = e2e,paced,backlog,batch)`);
     process.exit(0);
   }
   const int = (name: string, s: string | undefined, def: number, min = 1): number => {
@@ -80,7 +81,7 @@ function parseOptions(argv: string[]): Options {
   const rounds = int('rounds', v.rounds, quick ? 1 : 3);
   let only: string[] | null = null;
   if (v.only) {
-    only = v.only.split(',').flatMap((s) => (s.trim() === 'peer' ? ['e2e', 'paced', 'backlog'] : [s.trim()]));
+    only = v.only.split(',').flatMap((s) => (s.trim() === 'peer' ? ['e2e', 'paced', 'backlog', 'batch'] : [s.trim()]));
     const unknown = only.filter((s) => !SCENARIOS.some((x) => x.name === s));
     if (unknown.length) throw new Error(`unknown scenario ${unknown.join(', ')}; known: ${SCENARIOS.map((s) => s.name).join(', ')}, peer`);
   }
@@ -233,7 +234,7 @@ async function main(): Promise<number> {
   await Promise.all([receiver.ready(), loadgen.ready()]);
   const { url: receiverUrl } = await receiver.call<{ url: string }>('url');
 
-  const wantsPeer = selected.some((s) => s === e2e || s === paced || s === backlog);
+  const wantsPeer = selected.some((s) => s === e2e || s === paced || s === backlog || s === batch);
   let peerSkipped: string | null = null;
   let peer = null;
   if (!o.bullmq) peerSkipped = 'BullMQ peer skipped: --no-bullmq';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 
-const SCENARIOS = ['intake', 'delivery', 'e2e', 'paced', 'backlog'];
+const SCENARIOS = ['intake', 'delivery', 'e2e', 'paced', 'backlog', 'batch'];
 /** Figures per scenario that must be numbers: PulseGate's own, and the machine's (CPU, one hop). */
 const KEY_FIGURES: Record<string, string[]> = {
   intake: ['pg_per_s', 'pg_cpu', 'bare_cpu', 'bare_gen_cpu'],
@@ -16,6 +16,7 @@ const KEY_FIGURES: Record<string, string[]> = {
   e2e: ['pg_per_s'],
   paced: ['pg_p99_ms', 'pg_cpu_ms_per_job', 'hop_p99_ms'],
   backlog: ['pg_rss_peak_mb'],
+  batch: ['pg_per_s', 'pg_lost'],
 };
 
 interface Report {

@@ -8,7 +8,7 @@
 # Build and run: docker build -t pulsegate . && docker run -p 127.0.0.1:8080:8080 -v pulsegate-data:/data \
 #   --stop-timeout 40 pulsegate        (or: docker-compose up -d; see docs/RUNBOOK.md)
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app

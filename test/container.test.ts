@@ -126,10 +126,10 @@ function stageRunning(pattern: RegExp): Stage | undefined {
 }
 
 describe('Dockerfile', () => {
-  it('builds in named stages on one Node 20 base image, so the native addon matches the runtime', () => {
+  it('builds in named stages on one Node 24 (LTS) base image, so the native addon matches the runtime', () => {
     assert.ok(built.length >= 2, 'multi-stage');
     for (const s of built) {
-      assert.match(s.base, /^node:20[.\w-]*(-slim|-alpine[\d.]*)$/, `stage ${s.name} base ${s.base}`);
+      assert.match(s.base, /^node:24[.\w-]*(-slim|-alpine[\d.]*)$/, `stage ${s.name} base ${s.base}`);
       assert.ok(s.name, `every stage is named (${s.base})`);
     }
     const deps = stageRunning(/npm ci --omit=dev/);

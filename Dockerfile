@@ -22,10 +22,11 @@ RUN npm ci --omit=dev && npm cache clean --force
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-# tsc needs no native addon, so no install script runs here
+# tsc and vite need no native addon built here, so no install script runs
 RUN npm ci --ignore-scripts
 COPY tsconfig.json ./
 COPY src ./src
+COPY console ./console
 RUN npm run build
 
 FROM ${NODE_IMAGE} AS runtime

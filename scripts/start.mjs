@@ -1,4 +1,4 @@
-// `npm start`: builds dist/ when it is missing or older than any source file, then runs the service.
+// `npm start`: builds dist/ (and the console) when missing or older than any source file, then runs the service.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,5 +22,11 @@ const stale =
 if (stale) {
   console.error('[pulsegate] building dist/ (missing or older than src/)');
   execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json'], { stdio: 'inherit' });
+}
+// the console (dist/console/), when it is missing or older than console/
+const consoleEntry = 'dist/console/index.html';
+if (!existsSync(consoleEntry) || newestMtime('console') > statSync(consoleEntry).mtimeMs) {
+  console.error('[pulsegate] building the console (dist/console/)');
+  execFileSync(process.execPath, ['node_modules/vite/bin/vite.js', 'build', '--config', 'console/vite.config.ts', '--logLevel', 'warn'], { stdio: 'inherit' });
 }
 await import(pathToFileURL(entry).href);

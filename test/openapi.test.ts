@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import openapiTS, { astToString } from 'openapi-typescript';
 import YAML from 'yaml';
 import { renderOpenApi } from '../src/api/openapi.js';
 
@@ -8,6 +9,11 @@ describe('openapi/openapi.yaml', () => {
   it('is exactly what the route schemas generate (run `npm run openapi` when this fails)', async () => {
     const onDisk = readFileSync(new URL('../openapi/openapi.yaml', import.meta.url), 'utf8');
     assert.equal(onDisk, await renderOpenApi());
+  });
+
+  it('has the typed client generated from it (src/client/schema.ts; run `npm run openapi` when this fails)', async () => {
+    const onDisk = readFileSync(new URL('../src/client/schema.ts', import.meta.url), 'utf8');
+    assert.ok(onDisk.endsWith(astToString(await openapiTS(await renderOpenApi()))));
   });
 
   it('documents every endpoint of the API', async () => {

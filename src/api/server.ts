@@ -6,6 +6,7 @@ import { jsonSchemaTransform, validatorCompiler } from 'fastify-type-provider-zo
 import type { ApiContext } from './context.js';
 import { clientErrorHandler, errorHandler, notFoundHandler } from './errors.js';
 import { registerBodyGuard } from './body-guard.js';
+import { registerConsole } from './console.js';
 import { registerJsonParser } from './json-body.js';
 import { batchRoutes } from './routes/batch.js';
 import { dlqRoutes } from './routes/dlq.js';
@@ -90,6 +91,7 @@ export async function buildServer(ctx: ApiContext, opts: ServerOptions = {}): Pr
 
   jobRoutes(app, ctx);
   batchRoutes(app, ctx);
+  await registerConsole(app);
   dlqRoutes(app, ctx);
   healthRoutes(app, ctx);
   return app;

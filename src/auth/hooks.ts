@@ -21,7 +21,8 @@ import type { Store } from '../store/store.js';
 import type { Authenticator } from './authenticator.js';
 import type { Principal } from './keys.js';
 
-export const OPEN_ROUTES: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics']);
+// the console's files hold no data: the page asks for a key and sends it to /v1 itself
+export const OPEN_ROUTES: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics', '/console', '/console/', '/console/*']);
 const REALM = 'Bearer realm="pulsegate"';
 const ANONYMOUS: Principal = { kind: 'admin', key_id: 'none' };
 

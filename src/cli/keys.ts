@@ -11,6 +11,7 @@
 // (unknown id), 2 usage.
 
 import 'dotenv/config';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { tenantIdSchema } from '../api/schemas.js';
 import { generateKey } from '../auth/keys.js';
@@ -103,13 +104,20 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-try {
-  process.exitCode = await main(process.argv.slice(2));
-} catch (err) {
-  if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-    console.error(`${(err as Error).message}\n\n${USAGE}`);
-    process.exitCode = 2;
-  } else {
+/** `keys` with its arguments; the exit code (usage errors print the usage and give 2). */
+export async function runKeys(argv: string[]): Promise<number> {
+  try {
+    return await main(argv);
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      console.error(`${(err as Error).message}\n\n${USAGE}`);
+      return 2;
+    }
     throw err;
   }
+}
+
+// run as a program (npm run keys), not when the pulsegate CLI imports it
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  process.exitCode = await runKeys(process.argv.slice(2));
 }

@@ -6,6 +6,7 @@ import { jsonSchemaTransform, validatorCompiler } from 'fastify-type-provider-zo
 import type { ApiContext } from './context.js';
 import { clientErrorHandler, errorHandler, notFoundHandler } from './errors.js';
 import { registerJsonParser } from './json-body.js';
+import { bulkRoutes } from './routes/bulk.js';
 import { dlqRoutes } from './routes/dlq.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
@@ -86,6 +87,7 @@ export async function buildServer(ctx: ApiContext, opts: ServerOptions = {}): Pr
 
   jobRoutes(app, ctx);
   dlqRoutes(app, ctx);
+  bulkRoutes(app, ctx);
   healthRoutes(app, ctx);
   return app;
 }

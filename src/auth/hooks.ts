@@ -8,6 +8,8 @@
 // preHandler (after validation, before the handler): a tenant key may only touch its own tenant.
 //   POST /v1/jobs                  body.tenant_id must be the key's tenant, else 403 forbidden
 //   GET  /v1/jobs, GET /v1/dlq     query tenant_id must be the key's tenant (403), or is set to it
+//   POST /v1/dlq/retry, POST /v1/jobs/cancel
+//                                  body tenant_id must be the key's tenant (403), or is set to it
 //   /v1/jobs/:id[/attempts|/cancel|/retry]
 //                                  a job of another tenant is answered 404 not_found, exactly as a
 //                                  missing one: its existence is not revealed
@@ -24,7 +26,7 @@ export const OPEN_ROUTES: ReadonlySet<string> = new Set(['/healthz', '/readyz', 
 const REALM = 'Bearer realm="pulsegate"';
 const ANONYMOUS: Principal = { kind: 'admin', key_id: 'none' };
 
-type TenantRule = 'body' | 'query' | 'job';
+type TenantRule = 'body' | 'query' | 'job' | 'filter';
 const RULES: ReadonlyMap<string, TenantRule> = new Map([
   ['POST /v1/jobs', 'body'],
   ['GET /v1/jobs', 'query'],
@@ -33,6 +35,8 @@ const RULES: ReadonlyMap<string, TenantRule> = new Map([
   ['GET /v1/jobs/:id/attempts', 'job'],
   ['POST /v1/jobs/:id/cancel', 'job'],
   ['POST /v1/jobs/:id/retry', 'job'],
+  ['POST /v1/dlq/retry', 'filter'],
+  ['POST /v1/jobs/cancel', 'filter'],
 ]);
 
 export interface AuthHooksOptions {
@@ -102,6 +106,12 @@ export function registerAuthHooks(app: FastifyInstance, opts: AuthHooksOptions):
         const query = req.query as { tenant_id?: string };
         if (query.tenant_id === undefined) query.tenant_id = tenant;
         else if (query.tenant_id !== tenant) throw new ApiError(403, 'forbidden', `this API key may only list jobs of tenant ${tenant}`);
+        return;
+      }
+      case 'filter': {
+        const body = req.body as { tenant_id?: string };
+        if (body.tenant_id === undefined) body.tenant_id = tenant;
+        else if (body.tenant_id !== tenant) throw new ApiError(403, 'forbidden', `this API key may only act on jobs of tenant ${tenant}`);
         return;
       }
       case 'job': {

@@ -26,8 +26,7 @@ const originSchema = z
     }
   }, 'must be an origin: http(s)://host[:port], no path, query or credentials')
   .transform((s) => new URL(s).origin)
-  .describe("The destination URL's origin, scheme://host[:port]: the key rate limits are kept under.")
-  .meta({ example: 'https://hooks.example.com' });
+  .describe("The destination URL's origin, scheme://host[:port]: the key rate limits are kept under.");
 
 const time = (what: string) => z.iso.datetime({ offset: true }).describe(`RFC 3339: ${what}`);
 
@@ -51,7 +50,7 @@ export const bulkRetryBodySchema = z
     failed_before: time('only jobs that failed before this time').optional(),
   })
   .refine(ordered('failed_after', 'failed_before'), { message: 'failed_after must be before failed_before', path: ['failed_before'], ...evenAfterOtherIssues })
-  .meta({ id: 'BulkRetryRequest', example: { tenant_id: 'demo', destination_origin: 'https://hooks.example.com', failed_after: '2026-11-30T00:00:00Z', dry_run: true } });
+  .meta({ id: 'BulkRetryRequest' });
 export type BulkRetryBody = z.infer<typeof bulkRetryBodySchema>;
 
 export const bulkCancelBodySchema = z
@@ -67,7 +66,7 @@ export const bulkCancelBodySchema = z
     created_before: time('only jobs created before this time').optional(),
   })
   .refine(ordered('created_after', 'created_before'), { message: 'created_after must be before created_before', path: ['created_before'], ...evenAfterOtherIssues })
-  .meta({ id: 'BulkCancelRequest', example: { tenant_id: 'demo', type: 'order.created', statuses: ['scheduled'] } });
+  .meta({ id: 'BulkCancelRequest' });
 export type BulkCancelBody = z.infer<typeof bulkCancelBodySchema>;
 
 export const bulkResultSchema = z
@@ -80,8 +79,5 @@ export const bulkResultSchema = z
       .describe('Jobs per destination origin, most first; at most 100 origins are named.'),
     destinations_truncated: z.boolean().describe('More origins than are named: their jobs count in `jobs` only.'),
   })
-  .meta({
-    id: 'BulkResult',
-    example: { action: 'retry', dry_run: false, jobs: 1250, destinations: [{ origin: 'https://hooks.example.com', jobs: 1250 }], destinations_truncated: false },
-  });
+  .meta({ id: 'BulkResult' });
 export type BulkResult = z.infer<typeof bulkResultSchema>;

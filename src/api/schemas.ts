@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { ATTEMPT_OUTCOMES, ERROR_KINDS } from '../domain/attempt.js';
 import { HTTP_METHODS, JOB_STATUSES } from '../domain/job.js';
+import { ERROR_CODES } from './errors.js';
 
 export const MAX_HEADERS = 50;
 export const DAY_MS = 86_400_000;
@@ -96,7 +97,8 @@ export const createJobBodySchema = z
     message: 'give run_at or delay_ms, not both',
     path: ['delay_ms'],
     ...evenAfterOtherIssues,
-  });
+  })
+  .meta({ id: 'CreateJobRequest' });
 export type CreateJobBody = z.infer<typeof createJobBodySchema>;
 
 export const createJobHeadersSchema = z.object({
@@ -129,7 +131,7 @@ export const jobSchema = z.object({
   created_at: time,
   updated_at: time,
   completed_at: time.nullable(),
-});
+}).meta({ id: 'Job' });
 
 export const attemptSchema = z.object({
   attempt: z.number().int(),
@@ -141,18 +143,18 @@ export const attemptSchema = z.object({
   status_code: z.number().int().nullable(),
   error: z.string().nullable(),
   response_body: z.string().nullable(),
-});
+}).meta({ id: 'Attempt' });
 
 export const errorSchema = z.object({
   error: z.object({
-    code: z.string(),
+    code: z.enum(ERROR_CODES),
     message: z.string(),
     details: z.unknown().optional(),
   }),
-});
+}).meta({ id: 'Error' });
 
-export const jobPageSchema = z.object({ data: z.array(jobSchema), next_cursor: z.string().nullable() });
-export const attemptListSchema = z.object({ data: z.array(attemptSchema) });
+export const jobPageSchema = z.object({ data: z.array(jobSchema), next_cursor: z.string().nullable() }).meta({ id: 'JobPage' });
+export const attemptListSchema = z.object({ data: z.array(attemptSchema) }).meta({ id: 'AttemptList' });
 
 const limitSchema = z.coerce.number().int().min(1).max(1000).default(50);
 const cursorSchema = z.string().min(1).max(200).optional();

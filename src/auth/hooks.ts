@@ -1,6 +1,6 @@
 // Authentication and tenant isolation as two fastify hooks, so the routes stay unaware of either.
 //
-// onRequest (before the body is read): every route but /healthz, /readyz and /metrics needs
+// onRequest (before the body is read): every route but /healthz, /readyz, /metrics and /openapi.json needs
 // `Authorization: Bearer <key>` once keys are required. None, unknown or revoked → 401 unauthorized
 // with WWW-Authenticate. Answering before the body is parsed means a caller without a key cannot make
 // us parse anything.
@@ -22,7 +22,7 @@ import type { Store } from '../store/store.js';
 import type { Authenticator } from './authenticator.js';
 import type { Principal } from './keys.js';
 
-export const OPEN_ROUTES: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics']);
+export const OPEN_ROUTES: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics', '/openapi.json']);
 const REALM = 'Bearer realm="pulsegate"';
 const ANONYMOUS: Principal = { kind: 'admin', key_id: 'none' };
 

@@ -8,7 +8,7 @@ import { dlqQuerySchema, errorSchema, jobPageSchema } from '../schemas.js';
 export function dlqRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.withTypeProvider<ZodTypeProvider>().get('/v1/dlq', {
     schema: {
-      summary: 'List the dead-letter queue (failed jobs)',
+      operationId: 'listDeadLetters', summary: 'List the dead-letter queue (failed jobs)',
       tags: ['dlq'],
       querystring: dlqQuerySchema,
       response: { 401: errorSchema, 403: errorSchema, 200: jobPageSchema, 400: errorSchema },

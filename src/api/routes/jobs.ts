@@ -30,7 +30,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   r.post('/v1/jobs', {
     schema: {
-      summary: 'Create a job',
+      operationId: 'createJob', summary: 'Create a job',
       description:
         'Stores a job durably and schedules its delivery. With an Idempotency-Key, a replay returns the original job (200, Idempotent-Replayed: true). A duplicate within the dedupe window returns the original job (200, Deduplicated: true).',
       tags: ['jobs'],
@@ -40,6 +40,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
   }, async (req, reply) => {
     if (ctx.lifecycle.phase !== 'ready') {
+      reply.header('retry-after', ctx.lifecycle.phase === 'draining' ? '5' : '1');
       throw new ApiError(503, 'overloaded', ctx.lifecycle.phase === 'draining' ? 'shutting down: send the job to another instance or retry' : 'starting: retry shortly');
     }
     const body = req.body;
@@ -75,7 +76,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   r.get('/v1/jobs', {
     schema: {
-      summary: 'List jobs, newest first',
+      operationId: 'listJobs', summary: 'List jobs, newest first',
       tags: ['jobs'],
       querystring: listJobsQuerySchema,
       response: { 401: errorSchema, 403: errorSchema, 200: jobPageSchema, 400: errorSchema },
@@ -87,7 +88,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
   });
 
   r.get('/v1/jobs/:id', {
-    schema: { summary: 'Get a job', tags: ['jobs'], params: idParams, response: { 401: errorSchema, 403: errorSchema, 200: jobSchema, 404: errorSchema } },
+    schema: { operationId: 'getJob', summary: 'Get a job', tags: ['jobs'], params: idParams, response: { 401: errorSchema, 403: errorSchema, 200: jobSchema, 404: errorSchema } },
   }, async (req, reply) => {
     const job = await store.getJob(requireJobId(req.params.id));
     if (!job) throw new ApiError(404, 'not_found', 'job not found');
@@ -96,7 +97,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   r.get('/v1/jobs/:id/attempts', {
     schema: {
-      summary: "A job's delivery attempts, oldest first",
+      operationId: 'listAttempts', summary: "A job's delivery attempts, oldest first",
       tags: ['jobs'],
       params: idParams,
       response: { 401: errorSchema, 403: errorSchema, 200: attemptListSchema, 404: errorSchema },
@@ -111,7 +112,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   r.post('/v1/jobs/:id/cancel', {
     schema: {
-      summary: 'Cancel a job',
+      operationId: 'cancelJob', summary: 'Cancel a job',
       description: 'A scheduled, queued or retrying job is cancelled at once; a running one finishes its attempt and gets no further one.',
       tags: ['jobs'],
       params: idParams,
@@ -128,7 +129,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   r.post('/v1/jobs/:id/retry', {
     schema: {
-      summary: 'Retry a failed or cancelled job',
+      operationId: 'retryJob', summary: 'Retry a failed or cancelled job',
       description: 'Queues the job again with a fresh attempt budget; its attempt history is kept.',
       tags: ['jobs'],
       params: idParams,

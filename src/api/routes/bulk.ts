@@ -34,7 +34,8 @@ export function bulkRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   r.post('/v1/dlq/retry', {
     schema: {
-      operationId: 'retryDeadLetters', summary: 'Retry failed jobs by filter',
+      operationId: 'retryDeadLetters',
+      summary: 'Retry failed jobs by filter',
       description:
         'Queues every failed job that matches the filters again with a fresh attempt budget (as POST /v1/jobs/{id}/retry), at most `limit`, oldest first, and answers how many and to which destinations. Jobs go back to the queue, so each destination receives them at its rate limit. With `dry_run: true` nothing changes: the answer says what would be retried. With an Idempotency-Key, a repeat answers the first call\'s result (Idempotent-Replayed: true) and retries nothing again.',
       tags: ['dlq'],
@@ -56,7 +57,8 @@ export function bulkRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   r.post('/v1/jobs/cancel', {
     schema: {
-      operationId: 'cancelJobs', summary: 'Cancel jobs by filter',
+      operationId: 'cancelJobs',
+      summary: 'Cancel jobs by filter',
       description:
         'Cancels every scheduled, queued or retrying job that matches the filters (at most `limit`, oldest first) and answers how many and to which destinations. Running jobs are not touched (cancel them one by one: they finish their attempt). `dry_run` and Idempotency-Key as for POST /v1/dlq/retry.',
       tags: ['jobs'],

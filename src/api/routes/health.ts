@@ -14,7 +14,8 @@ export function healthRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   r.get('/readyz', {
     schema: {
-      operationId: 'getReadiness', summary: 'Readiness: 200 when the store answers and the engine runs; 503 while starting, draining or failing',
+      operationId: 'getReadiness',
+      summary: 'Readiness: 200 when the store answers and the engine runs; 503 while starting, draining or failing',
       tags: ['ops'],
       security: [],
       response: { 200: healthSchema, 503: healthSchema },

@@ -30,7 +30,8 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   r.post('/v1/jobs', {
     schema: {
-      operationId: 'createJob', summary: 'Create a job',
+      operationId: 'createJob',
+      summary: 'Create a job',
       description:
         'Stores a job durably and schedules its delivery. With an Idempotency-Key, a replay returns the original job (200, Idempotent-Replayed: true). A duplicate within the dedupe window returns the original job (200, Deduplicated: true).',
       tags: ['jobs'],
@@ -76,7 +77,8 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   r.get('/v1/jobs', {
     schema: {
-      operationId: 'listJobs', summary: 'List jobs, newest first',
+      operationId: 'listJobs',
+      summary: 'List jobs, newest first',
       tags: ['jobs'],
       querystring: listJobsQuerySchema,
       response: { 401: errorSchema, 403: errorSchema, 200: jobPageSchema, 400: errorSchema },
@@ -97,7 +99,8 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   r.get('/v1/jobs/:id/attempts', {
     schema: {
-      operationId: 'listAttempts', summary: "A job's delivery attempts, oldest first",
+      operationId: 'listAttempts',
+      summary: "A job's delivery attempts, oldest first",
       tags: ['jobs'],
       params: idParams,
       response: { 401: errorSchema, 403: errorSchema, 200: attemptListSchema, 404: errorSchema },
@@ -112,7 +115,8 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   r.post('/v1/jobs/:id/cancel', {
     schema: {
-      operationId: 'cancelJob', summary: 'Cancel a job',
+      operationId: 'cancelJob',
+      summary: 'Cancel a job',
       description: 'A scheduled, queued or retrying job is cancelled at once; a running one finishes its attempt and gets no further one.',
       tags: ['jobs'],
       params: idParams,
@@ -129,7 +133,8 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   r.post('/v1/jobs/:id/retry', {
     schema: {
-      operationId: 'retryJob', summary: 'Retry a failed or cancelled job',
+      operationId: 'retryJob',
+      summary: 'Retry a failed or cancelled job',
       description: 'Queues the job again with a fresh attempt budget; its attempt history is kept.',
       tags: ['jobs'],
       params: idParams,

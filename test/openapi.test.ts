@@ -81,7 +81,7 @@ describe('the OpenAPI document', () => {
     assert.deepEqual(code.enum, [...ERROR_CODES]);
   });
 
-  it('documents 401 with WWW-Authenticate, 408 and 500 on every /v1 operation, and describes every answer', () => {
+  it('documents 401 with WWW-Authenticate, 400, 408 and 500 on every /v1 operation (413 and 415 on a POST), and describes every answer', () => {
     for (const { key, path, op } of operations()) {
       for (const [status, res] of Object.entries(op.responses)) {
         assert.ok(res.description && res.description !== 'Default Response', `${key} ${status} has a description`);
@@ -91,7 +91,8 @@ describe('the OpenAPI document', () => {
         continue;
       }
       assert.ok(op.responses['401']?.headers?.['WWW-Authenticate'], `${key} 401 WWW-Authenticate`);
-      for (const status of ['408', '500']) assert.ok(op.responses[status], `${key} ${status}`);
+      for (const status of ['400', '408', '500']) assert.ok(op.responses[status], `${key} ${status}`);
+      if (key.startsWith('POST')) for (const status of ['413', '415']) assert.ok(op.responses[status], `${key} ${status}`);
     }
   });
 

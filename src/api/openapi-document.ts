@@ -60,11 +60,14 @@ export function finishOpenApi(input: TransformInput): Json {
   components.headers = HEADERS;
 
   for (const [path, methods] of Object.entries(doc.paths)) {
-    for (const op of Object.values(methods)) {
+    for (const [method, op] of Object.entries(methods)) {
       op.responses ??= {};
       if (path.startsWith('/v1/')) {
-        // anyone can be slow to send, and anything can fail
-        for (const status of ['408', '500']) op.responses[status] ??= { content: { [JSON_TYPE]: { schema: ERROR_REF } } };
+        // answered before any route runs: a URL with bad percent-encoding (400), a request slow to
+        // arrive (408), a failure (500); and on every POST a body that is not JSON (400), too
+        // large (413) or of another type (415)
+        const generic = method === 'post' ? ['400', '408', '413', '415', '500'] : ['400', '408', '500'];
+        for (const status of generic) op.responses[status] ??= { content: { [JSON_TYPE]: { schema: ERROR_REF } } };
       }
       for (const [status, response] of Object.entries(op.responses)) {
         if (response.description === undefined || response.description === 'Default Response') {

@@ -1,15 +1,17 @@
 // What POST /v1/jobs and POST /v1/jobs/batch share: a validated request made into the job the store
 // writes (or the ApiError that refuses it), and a store outcome made into the answer a client sees.
 
+import type { FastifyReply } from 'fastify';
 import type { CreateOutcome, Job, NewJob } from '../domain/job.js';
 import type { ApiContext } from './context.js';
 import { ApiError } from './errors.js';
 import { toNewJob } from './new-job.js';
 import type { CreateJobBody } from './schemas.js';
 
-/** Refused with 503 while the service is not taking jobs. */
-export function requireReady(ctx: ApiContext): void {
+/** Refused with 503 and Retry-After while the service is not taking jobs. */
+export function requireReady(ctx: ApiContext, reply: FastifyReply): void {
   if (ctx.lifecycle.phase !== 'ready') {
+    reply.header('retry-after', ctx.lifecycle.phase === 'draining' ? '5' : '1');
     throw new ApiError(503, 'overloaded', ctx.lifecycle.phase === 'draining' ? 'shutting down: send the job to another instance or retry' : 'starting: retry shortly');
   }
 }

@@ -21,7 +21,7 @@ export async function renderOpenApi(): Promise<string> {
     metrics: new Proxy({}, { get: unused }),
     destinations: new Proxy({}, { get: unused }),
   } as unknown as ApiContext;
-  const app = await buildServer(ctx, { openapi: true });
+  const app = await buildServer(ctx);
   await app.ready();
   const doc = (app as unknown as { swagger(): Record<string, unknown> }).swagger();
   await app.close();

@@ -6,6 +6,7 @@ import { ATTEMPT_OUTCOMES, ERROR_KINDS } from '../domain/attempt.js';
 import { isJsonContentType, isReservedHeader } from '../domain/headers.js';
 import { HTTP_METHODS, JOB_STATUSES } from '../domain/job.js';
 import { MIN_RPS } from '../domain/time.js';
+import { ERROR_CODES } from './errors.js';
 
 export const MAX_HEADERS = 50;
 export const DAY_MS = 86_400_000;
@@ -98,7 +99,7 @@ const createJobFields = {
 const oneStartTime = (b: { run_at?: string; delay_ms?: number }) => !(b.run_at !== undefined && b.delay_ms !== undefined);
 const oneStartTimeIssue = { message: 'give run_at or delay_ms, not both', path: ['delay_ms'], ...evenAfterOtherIssues };
 
-export const createJobBodySchema = z.strictObject(createJobFields).refine(oneStartTime, oneStartTimeIssue);
+export const createJobBodySchema = z.strictObject(createJobFields).refine(oneStartTime, oneStartTimeIssue).meta({ id: 'CreateJobRequest' });
 export type CreateJobBody = z.infer<typeof createJobBodySchema>;
 
 const idempotencyKeySchema = z.string().min(1).max(255);
@@ -115,7 +116,7 @@ export const batchItemSchema = z
 /** Each item is validated on its own by the route, so one bad item does not refuse the others. */
 export const batchBodySchema = z.strictObject({
   jobs: z.array(z.unknown()).min(1).max(MAX_BATCH_JOBS).describe(`1..${MAX_BATCH_JOBS} jobs, each what POST /v1/jobs takes, plus an optional idempotency_key`),
-});
+}).meta({ id: 'BatchCreateRequest' });
 
 const time = z.iso.datetime().describe('RFC 3339, UTC');
 
@@ -143,7 +144,7 @@ export const jobSchema = z.object({
   created_at: time,
   updated_at: time,
   completed_at: time.nullable(),
-});
+}).meta({ id: 'Job' });
 
 export const attemptSchema = z.object({
   attempt: z.number().int(),
@@ -155,15 +156,15 @@ export const attemptSchema = z.object({
   status_code: z.number().int().nullable(),
   error: z.string().nullable(),
   response_body: z.string().nullable(),
-});
+}).meta({ id: 'Attempt' });
 
 export const errorSchema = z.object({
   error: z.object({
-    code: z.string(),
+    code: z.enum(ERROR_CODES),
     message: z.string(),
     details: z.unknown().optional(),
   }),
-});
+}).meta({ id: 'Error' });
 
 export const batchResultSchema = z.object({
   data: z.array(
@@ -176,10 +177,10 @@ export const batchResultSchema = z.object({
       error: errorSchema.shape.error.optional(),
     }),
   ),
-});
+}).meta({ id: 'BatchCreateResult' });
 
-export const jobPageSchema = z.object({ data: z.array(jobSchema), next_cursor: z.string().nullable() });
-export const attemptListSchema = z.object({ data: z.array(attemptSchema) });
+export const jobPageSchema = z.object({ data: z.array(jobSchema), next_cursor: z.string().nullable() }).meta({ id: 'JobPage' });
+export const attemptListSchema = z.object({ data: z.array(attemptSchema) }).meta({ id: 'AttemptList' });
 
 const limitSchema = z.coerce.number().int().min(1).max(1000).default(50);
 const cursorSchema = z.string().min(1).max(200).optional();

@@ -9,6 +9,9 @@ import { registerBodyGuard } from './body-guard.js';
 import { registerConsole } from './console.js';
 import { registerJsonParser } from './json-body.js';
 import { batchRoutes } from './routes/batch.js';
+import { finishOpenApi } from './openapi-document.js';
+import { bulkRoutes } from './routes/bulk.js';
+import { docsRoutes } from './routes/docs.js';
 import { dlqRoutes } from './routes/dlq.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
@@ -19,8 +22,6 @@ const ENVELOPE_BYTES = 512 * 1024;
 
 export interface ServerOptions {
   logger?: FastifyBaseLogger | false;
-  /** Register @fastify/swagger so the OpenAPI document can be generated. */
-  openapi?: boolean;
   /** Adds the authentication and tenant-isolation hooks (src/auth) before any route exists. */
   auth?: (app: FastifyInstance) => void;
 }
@@ -60,39 +61,42 @@ export async function buildServer(ctx: ApiContext, opts: ServerOptions = {}): Pr
   registerBodyGuard(app, bodyLimit);
   opts.auth?.(app);
 
-  if (opts.openapi) {
-    await app.register(fastifySwagger, {
-      openapi: {
-        openapi: '3.1.0',
-        info: {
-          title: 'PulseGate',
-          version: VERSION,
-          description: 'Webhook dispatch: durable jobs, retries with backoff, per-destination rate limits, a dead-letter queue.',
-        },
-        components: {
-          securitySchemes: {
-            bearerAuth: {
-              type: 'http',
-              scheme: 'bearer',
-              description: 'An API key (`npm run keys -- create`). Required on /v1 once any key is configured.',
-            },
+  // the OpenAPI document, served at /openapi.json and written to openapi/openapi.yaml; built on
+  // the first request for it, then cached
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'PulseGate',
+        version: VERSION,
+        description: 'Webhook dispatch: durable jobs, retries with backoff, per-destination rate limits, a dead-letter queue.',
+      },
+      components: {
+        securitySchemes: {
+          bearerAuth: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'An API key (`npm run keys -- create`). Required on /v1 once any key is configured.',
           },
         },
-        security: [{ bearerAuth: [] }],
-        tags: [
-          { name: 'jobs', description: 'Create, read, cancel and retry jobs' },
-          { name: 'dlq', description: 'The dead-letter queue' },
-          { name: 'ops', description: 'Health and metrics' },
-        ],
       },
-      transform: jsonSchemaTransform,
-    });
-  }
+      security: [{ bearerAuth: [] }],
+      tags: [
+        { name: 'jobs', description: 'Create, read, cancel and retry jobs' },
+        { name: 'dlq', description: 'The dead-letter queue' },
+        { name: 'ops', description: 'Health and metrics' },
+      ],
+    },
+    transform: jsonSchemaTransform,
+    transformObject: finishOpenApi,
+  });
 
   jobRoutes(app, ctx);
   batchRoutes(app, ctx);
   await registerConsole(app);
   dlqRoutes(app, ctx);
+  bulkRoutes(app, ctx);
   healthRoutes(app, ctx);
+  await docsRoutes(app);
   return app;
 }

@@ -1,6 +1,6 @@
 // Authentication and tenant isolation as two fastify hooks, so the routes stay unaware of either.
 //
-// onRequest (before the body is read): every route but /healthz, /readyz and /metrics needs
+// onRequest (before the body is read): every route but /healthz, /readyz, /metrics and /openapi.json needs
 // `Authorization: Bearer <key>` once keys are required. None, unknown or revoked → 401 unauthorized
 // with WWW-Authenticate. Answering before the body is parsed means a caller without a key cannot make
 // us parse anything.
@@ -9,6 +9,8 @@
 //   POST /v1/jobs                  body.tenant_id must be the key's tenant, else 403 forbidden
 //   POST /v1/jobs/batch            every item's tenant_id must be the key's tenant, else 403 for all
 //   GET  /v1/jobs, GET /v1/dlq     query tenant_id must be the key's tenant (403), or is set to it
+//   POST /v1/dlq/retry, POST /v1/jobs/cancel
+//                                  body tenant_id must be the key's tenant (403), or is set to it
 //   /v1/jobs/:id[/attempts|/cancel|/retry]
 //                                  a job of another tenant is answered 404 not_found, exactly as a
 //                                  missing one: its existence is not revealed
@@ -21,12 +23,13 @@ import type { Store } from '../store/store.js';
 import type { Authenticator } from './authenticator.js';
 import type { Principal } from './keys.js';
 
-// the console's files hold no data: the page asks for a key and sends it to /v1 itself
-export const OPEN_ROUTES: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics', '/console', '/console/', '/console/*']);
+// the console's files hold no data: the page asks for a key and sends it to /v1 itself; every
+// route under /docs (Swagger UI's page and files) is open too
+export const OPEN_ROUTES: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics', '/openapi.json', '/console', '/console/', '/console/*']);
 const REALM = 'Bearer realm="pulsegate"';
 const ANONYMOUS: Principal = { kind: 'admin', key_id: 'none' };
 
-type TenantRule = 'body' | 'batch' | 'query' | 'job';
+type TenantRule = 'body' | 'batch' | 'query' | 'job' | 'filter';
 const RULES: ReadonlyMap<string, TenantRule> = new Map([
   ['POST /v1/jobs', 'body'],
   ['POST /v1/jobs/batch', 'batch'],
@@ -36,6 +39,8 @@ const RULES: ReadonlyMap<string, TenantRule> = new Map([
   ['GET /v1/jobs/:id/attempts', 'job'],
   ['POST /v1/jobs/:id/cancel', 'job'],
   ['POST /v1/jobs/:id/retry', 'job'],
+  ['POST /v1/dlq/retry', 'filter'],
+  ['POST /v1/jobs/cancel', 'filter'],
 ]);
 
 export interface AuthHooksOptions {
@@ -74,7 +79,7 @@ export function registerAuthHooks(app: FastifyInstance, opts: AuthHooksOptions):
 
   app.addHook('onRequest', async (req, reply) => {
     const route = req.routeOptions.url;
-    if (route !== undefined && OPEN_ROUTES.has(route)) return;
+    if (route !== undefined && (OPEN_ROUTES.has(route) || route.startsWith('/docs'))) return;
     if (!(await authenticator.required())) {
       principals.set(req, ANONYMOUS);
       return;
@@ -114,6 +119,12 @@ export function registerAuthHooks(app: FastifyInstance, opts: AuthHooksOptions):
         const query = req.query as { tenant_id?: string };
         if (query.tenant_id === undefined) query.tenant_id = tenant;
         else if (query.tenant_id !== tenant) throw new ApiError(403, 'forbidden', `this API key may only list jobs of tenant ${tenant}`);
+        return;
+      }
+      case 'filter': {
+        const body = req.body as { tenant_id?: string };
+        if (body.tenant_id === undefined) body.tenant_id = tenant;
+        else if (body.tenant_id !== tenant) throw new ApiError(403, 'forbidden', `this API key may only act on jobs of tenant ${tenant}`);
         return;
       }
       case 'job': {

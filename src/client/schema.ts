@@ -8,400 +8,13 @@ export interface paths {
             cookie?: never;
         };
         /** List jobs, newest first */
-        get: {
-            parameters: {
-                query?: {
-                    tenant_id?: string;
-                    status?: "scheduled" | "queued" | "running" | "retrying" | "success" | "failed" | "cancelled";
-                    type?: string;
-                    limit?: number;
-                    cursor?: string;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            data: {
-                                id: string;
-                                tenant_id: string;
-                                type: string;
-                                /** @enum {string} */
-                                status: "scheduled" | "queued" | "running" | "retrying" | "success" | "failed" | "cancelled";
-                                payload: unknown;
-                                destination: {
-                                    url: string;
-                                    /** @enum {string} */
-                                    method: "POST" | "PUT" | "PATCH" | "DELETE";
-                                    timeout_ms: number;
-                                    headers: {
-                                        [key: string]: string;
-                                    };
-                                };
-                                retry: {
-                                    max_attempts: number;
-                                    base_delay_ms: number;
-                                    max_delay_ms: number;
-                                };
-                                rate_limit: {
-                                    rps: number;
-                                    burst: number;
-                                } | null;
-                                /**
-                                 * Format: date-time
-                                 * @description RFC 3339, UTC
-                                 */
-                                run_at: string;
-                                attempts: number;
-                                next_attempt_at: string | null;
-                                last_error: string | null;
-                                last_status_code: number | null;
-                                idempotency_key: string | null;
-                                dedupe_key: string | null;
-                                /**
-                                 * Format: date-time
-                                 * @description RFC 3339, UTC
-                                 */
-                                created_at: string;
-                                /**
-                                 * Format: date-time
-                                 * @description RFC 3339, UTC
-                                 */
-                                updated_at: string;
-                                completed_at: string | null;
-                            }[];
-                            next_cursor: string | null;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error: {
-                                code: string;
-                                message: string;
-                                details?: unknown;
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error: {
-                                code: string;
-                                message: string;
-                                details?: unknown;
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error: {
-                                code: string;
-                                message: string;
-                                details?: unknown;
-                            };
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["listJobs"];
         put?: never;
         /**
          * Create a job
          * @description Stores a job durably and schedules its delivery. With an Idempotency-Key, a replay returns the original job (200, Idempotent-Replayed: true). A duplicate within the dedupe window returns the original job (200, Deduplicated: true).
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: {
-                    "idempotency-key"?: string;
-                };
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        tenant_id: string;
-                        type: string;
-                        payload: unknown;
-                        destination: {
-                            url: string;
-                            /**
-                             * @default POST
-                             * @enum {string}
-                             */
-                            method?: "POST" | "PUT" | "PATCH" | "DELETE";
-                            /** @default 10000 */
-                            timeout_ms?: number;
-                            /** @default {} */
-                            headers?: {
-                                [key: string]: string;
-                            };
-                        };
-                        retry?: {
-                            /** @default 5 */
-                            max_attempts?: number;
-                            /** @default 1000 */
-                            base_delay_ms?: number;
-                            max_delay_ms?: number;
-                        };
-                        rate_limit?: {
-                            /** @description requests per second, 0.001 (one per 1,000 s) to 10,000 */
-                            rps: number;
-                            burst?: number;
-                        } | null;
-                        /** Format: date-time */
-                        run_at?: string;
-                        delay_ms?: number;
-                        dedupe_key?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            id: string;
-                            tenant_id: string;
-                            type: string;
-                            /** @enum {string} */
-                            status: "scheduled" | "queued" | "running" | "retrying" | "success" | "failed" | "cancelled";
-                            payload: unknown;
-                            destination: {
-                                url: string;
-                                /** @enum {string} */
-                                method: "POST" | "PUT" | "PATCH" | "DELETE";
-                                timeout_ms: number;
-                                headers: {
-                                    [key: string]: string;
-                                };
-                            };
-                            retry: {
-                                max_attempts: number;
-                                base_delay_ms: number;
-                                max_delay_ms: number;
-                            };
-                            rate_limit: {
-                                rps: number;
-                                burst: number;
-                            } | null;
-                            /**
-                             * Format: date-time
-                             * @description RFC 3339, UTC
-                             */
-                            run_at: string;
-                            attempts: number;
-                            next_attempt_at: string | null;
-                            last_error: string | null;
-                            last_status_code: number | null;
-                            idempotency_key: string | null;
-                            dedupe_key: string | null;
-                            /**
-                             * Format: date-time
-                             * @description RFC 3339, UTC
-                             */
-                            created_at: string;
-                            /**
-                             * Format: date-time
-                             * @description RFC 3339, UTC
-                             */
-                            updated_at: string;
-                            completed_at: string | null;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            id: string;
-                            tenant_id: string;
-                            type: string;
-                            /** @enum {string} */
-                            status: "scheduled" | "queued" | "running" | "retrying" | "success" | "failed" | "cancelled";
-                            payload: unknown;
-                            destination: {
-                                url: string;
-                                /** @enum {string} */
-                                method: "POST" | "PUT" | "PATCH" | "DELETE";
-                                timeout_ms: number;
-                                headers: {
-                                    [key: string]: string;
-                                };
-                            };
-                            retry: {
-                                max_attempts: number;
-                                base_delay_ms: number;
-                                max_delay_ms: number;
-                            };
-                            rate_limit: {
-                                rps: number;
-                                burst: number;
-                            } | null;
-                            /**
-                             * Format: date-time
-                             * @description RFC 3339, UTC
-                             */
-                            run_at: string;
-                            attempts: number;
-                            next_attempt_at: string | null;
-                            last_error: string | null;
-                            last_status_code: number | null;
-                            idempotency_key: string | null;
-                            dedupe_key: string | null;
-                            /**
-                             * Format: date-time
-                             * @description RFC 3339, UTC
-                             */
-                            created_at: string;
-                            /**
-                             * Format: date-time
-                             * @description RFC 3339, UTC
-                             */
-                            updated_at: string;
-                            completed_at: string | null;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error: {
-                                code: string;
-                                message: string;
-                                details?: unknown;
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error: {
-                                code: string;
-                                message: string;
-                                details?: unknown;
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error: {
-                                code: string;
-                                message: string;
-                                details?: unknown;
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error: {
-                                code: string;
-                                message: string;
-                                details?: unknown;
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error: {
-                                code: string;
-                                message: string;
-                                details?: unknown;
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error: {
-                                code: string;
-                                message: string;
-                                details?: unknown;
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error: {
-                                code: string;
-                                message: string;
-                                details?: unknown;
-                            };
-                        };
-                    };
-                };
-            };
-        };
+        post: operations["createJob"];
         delete?: never;
         options?: never;
         head?: never;
@@ -416,120 +29,7 @@ export interface paths {
             cookie?: never;
         };
         /** Get a job */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            id: string;
-                            tenant_id: string;
-                            type: string;
-                            /** @enum {string} */
-                            status: "scheduled" | "queued" | "running" | "retrying" | "success" | "failed" | "cancelled";
-                            payload: unknown;
-                            destination: {
-                                url: string;
-                                /** @enum {string} */
-                                method: "POST" | "PUT" | "PATCH" | "DELETE";
-                                timeout_ms: number;
-                                headers: {
-                                    [key: string]: string;
-                                };
-                            };
-                            retry: {
-                                max_attempts: number;
-                                base_delay_ms: number;
-                                max_delay_ms: number;
-                            };
-                            rate_limit: {
-                                rps: number;
-                                burst: number;
-                            } | null;
-                            /**
-                             * Format: date-time
-                             * @description RFC 3339, UTC
-                             */
-                            run_at: string;
-                            attempts: number;
-                            next_attempt_at: string | null;
-                            last_error: string | null;
-                            last_status_code: number | null;
-                            idempotency_key: string | null;
-                            dedupe_key: string | null;
-                            /**
-                             * Format: date-time
-                             * @description RFC 3339, UTC
-                             */
-                            created_at: string;
-                            /**
-                             * Format: date-time
-                             * @description RFC 3339, UTC
-                             */
-                            updated_at: string;
-                            completed_at: string | null;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error: {
-                                code: string;
-                                message: string;
-                                details?: unknown;
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error: {
-                                code: string;
-                                message: string;
-                                details?: unknown;
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error: {
-                                code: string;
-                                message: string;
-                                details?: unknown;
-                            };
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["getJob"];
         put?: never;
         post?: never;
         delete?: never;
@@ -546,94 +46,7 @@ export interface paths {
             cookie?: never;
         };
         /** A job's delivery attempts, oldest first */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            data: {
-                                attempt: number;
-                                /**
-                                 * Format: date-time
-                                 * @description RFC 3339, UTC
-                                 */
-                                started_at: string;
-                                /**
-                                 * Format: date-time
-                                 * @description RFC 3339, UTC
-                                 */
-                                finished_at: string;
-                                duration_ms: number;
-                                /** @enum {string} */
-                                outcome: "success" | "retryable_error" | "permanent_error";
-                                error_kind: ("timeout" | "connect" | "dns" | "tls" | "http" | "blocked") | null;
-                                status_code: number | null;
-                                error: string | null;
-                                response_body: string | null;
-                            }[];
-                        };
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error: {
-                                code: string;
-                                message: string;
-                                details?: unknown;
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error: {
-                                code: string;
-                                message: string;
-                                details?: unknown;
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error: {
-                                code: string;
-                                message: string;
-                                details?: unknown;
-                            };
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["listAttempts"];
         put?: never;
         post?: never;
         delete?: never;
@@ -655,135 +68,7 @@ export interface paths {
          * Cancel a job
          * @description A scheduled, queued or retrying job is cancelled at once; a running one finishes its attempt and gets no further one.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            id: string;
-                            tenant_id: string;
-                            type: string;
-                            /** @enum {string} */
-                            status: "scheduled" | "queued" | "running" | "retrying" | "success" | "failed" | "cancelled";
-                            payload: unknown;
-                            destination: {
-                                url: string;
-                                /** @enum {string} */
-                                method: "POST" | "PUT" | "PATCH" | "DELETE";
-                                timeout_ms: number;
-                                headers: {
-                                    [key: string]: string;
-                                };
-                            };
-                            retry: {
-                                max_attempts: number;
-                                base_delay_ms: number;
-                                max_delay_ms: number;
-                            };
-                            rate_limit: {
-                                rps: number;
-                                burst: number;
-                            } | null;
-                            /**
-                             * Format: date-time
-                             * @description RFC 3339, UTC
-                             */
-                            run_at: string;
-                            attempts: number;
-                            next_attempt_at: string | null;
-                            last_error: string | null;
-                            last_status_code: number | null;
-                            idempotency_key: string | null;
-                            dedupe_key: string | null;
-                            /**
-                             * Format: date-time
-                             * @description RFC 3339, UTC
-                             */
-                            created_at: string;
-                            /**
-                             * Format: date-time
-                             * @description RFC 3339, UTC
-                             */
-                            updated_at: string;
-                            completed_at: string | null;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error: {
-                                code: string;
-                                message: string;
-                                details?: unknown;
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error: {
-                                code: string;
-                                message: string;
-                                details?: unknown;
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error: {
-                                code: string;
-                                message: string;
-                                details?: unknown;
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error: {
-                                code: string;
-                                message: string;
-                                details?: unknown;
-                            };
-                        };
-                    };
-                };
-            };
-        };
+        post: operations["cancelJob"];
         delete?: never;
         options?: never;
         head?: never;
@@ -803,135 +88,7 @@ export interface paths {
          * Retry a failed or cancelled job
          * @description Queues the job again with a fresh attempt budget; its attempt history is kept.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            id: string;
-                            tenant_id: string;
-                            type: string;
-                            /** @enum {string} */
-                            status: "scheduled" | "queued" | "running" | "retrying" | "success" | "failed" | "cancelled";
-                            payload: unknown;
-                            destination: {
-                                url: string;
-                                /** @enum {string} */
-                                method: "POST" | "PUT" | "PATCH" | "DELETE";
-                                timeout_ms: number;
-                                headers: {
-                                    [key: string]: string;
-                                };
-                            };
-                            retry: {
-                                max_attempts: number;
-                                base_delay_ms: number;
-                                max_delay_ms: number;
-                            };
-                            rate_limit: {
-                                rps: number;
-                                burst: number;
-                            } | null;
-                            /**
-                             * Format: date-time
-                             * @description RFC 3339, UTC
-                             */
-                            run_at: string;
-                            attempts: number;
-                            next_attempt_at: string | null;
-                            last_error: string | null;
-                            last_status_code: number | null;
-                            idempotency_key: string | null;
-                            dedupe_key: string | null;
-                            /**
-                             * Format: date-time
-                             * @description RFC 3339, UTC
-                             */
-                            created_at: string;
-                            /**
-                             * Format: date-time
-                             * @description RFC 3339, UTC
-                             */
-                            updated_at: string;
-                            completed_at: string | null;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error: {
-                                code: string;
-                                message: string;
-                                details?: unknown;
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error: {
-                                code: string;
-                                message: string;
-                                details?: unknown;
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error: {
-                                code: string;
-                                message: string;
-                                details?: unknown;
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error: {
-                                code: string;
-                                message: string;
-                                details?: unknown;
-                            };
-                        };
-                    };
-                };
-            };
-        };
+        post: operations["retryJob"];
         delete?: never;
         options?: never;
         head?: never;
@@ -951,200 +108,7 @@ export interface paths {
          * Create up to 1,000 jobs in one request
          * @description Each item is what POST /v1/jobs takes, with its Idempotency-Key as the field `idempotency_key`. Items are validated and answered one by one; all accepted ones are written in one transaction. A tenant key may only name its own tenant in every item (else 403 for the whole request).
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description 1..1000 jobs, each what POST /v1/jobs takes, plus an optional idempotency_key */
-                        jobs: unknown[];
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            data: {
-                                /** @description the position of the job in the request */
-                                index: number;
-                                /** @description 201 created, 200 replayed or deduplicated, or the 4xx of the error */
-                                status: number;
-                                idempotent_replayed?: boolean;
-                                deduplicated?: boolean;
-                                job?: {
-                                    id: string;
-                                    tenant_id: string;
-                                    type: string;
-                                    /** @enum {string} */
-                                    status: "scheduled" | "queued" | "running" | "retrying" | "success" | "failed" | "cancelled";
-                                    payload: unknown;
-                                    destination: {
-                                        url: string;
-                                        /** @enum {string} */
-                                        method: "POST" | "PUT" | "PATCH" | "DELETE";
-                                        timeout_ms: number;
-                                        headers: {
-                                            [key: string]: string;
-                                        };
-                                    };
-                                    retry: {
-                                        max_attempts: number;
-                                        base_delay_ms: number;
-                                        max_delay_ms: number;
-                                    };
-                                    rate_limit: {
-                                        rps: number;
-                                        burst: number;
-                                    } | null;
-                                    /**
-                                     * Format: date-time
-                                     * @description RFC 3339, UTC
-                                     */
-                                    run_at: string;
-                                    attempts: number;
-                                    next_attempt_at: string | null;
-                                    last_error: string | null;
-                                    last_status_code: number | null;
-                                    idempotency_key: string | null;
-                                    dedupe_key: string | null;
-                                    /**
-                                     * Format: date-time
-                                     * @description RFC 3339, UTC
-                                     */
-                                    created_at: string;
-                                    /**
-                                     * Format: date-time
-                                     * @description RFC 3339, UTC
-                                     */
-                                    updated_at: string;
-                                    completed_at: string | null;
-                                };
-                                error?: {
-                                    code: string;
-                                    message: string;
-                                    details?: unknown;
-                                };
-                            }[];
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error: {
-                                code: string;
-                                message: string;
-                                details?: unknown;
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error: {
-                                code: string;
-                                message: string;
-                                details?: unknown;
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error: {
-                                code: string;
-                                message: string;
-                                details?: unknown;
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error: {
-                                code: string;
-                                message: string;
-                                details?: unknown;
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error: {
-                                code: string;
-                                message: string;
-                                details?: unknown;
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error: {
-                                code: string;
-                                message: string;
-                                details?: unknown;
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error: {
-                                code: string;
-                                message: string;
-                                details?: unknown;
-                            };
-                        };
-                    };
-                };
-            };
-        };
+        post: operations["createJobsBatch"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1159,127 +123,49 @@ export interface paths {
             cookie?: never;
         };
         /** List the dead-letter queue (failed jobs) */
-        get: {
-            parameters: {
-                query?: {
-                    tenant_id?: string;
-                    limit?: number;
-                    cursor?: string;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            data: {
-                                id: string;
-                                tenant_id: string;
-                                type: string;
-                                /** @enum {string} */
-                                status: "scheduled" | "queued" | "running" | "retrying" | "success" | "failed" | "cancelled";
-                                payload: unknown;
-                                destination: {
-                                    url: string;
-                                    /** @enum {string} */
-                                    method: "POST" | "PUT" | "PATCH" | "DELETE";
-                                    timeout_ms: number;
-                                    headers: {
-                                        [key: string]: string;
-                                    };
-                                };
-                                retry: {
-                                    max_attempts: number;
-                                    base_delay_ms: number;
-                                    max_delay_ms: number;
-                                };
-                                rate_limit: {
-                                    rps: number;
-                                    burst: number;
-                                } | null;
-                                /**
-                                 * Format: date-time
-                                 * @description RFC 3339, UTC
-                                 */
-                                run_at: string;
-                                attempts: number;
-                                next_attempt_at: string | null;
-                                last_error: string | null;
-                                last_status_code: number | null;
-                                idempotency_key: string | null;
-                                dedupe_key: string | null;
-                                /**
-                                 * Format: date-time
-                                 * @description RFC 3339, UTC
-                                 */
-                                created_at: string;
-                                /**
-                                 * Format: date-time
-                                 * @description RFC 3339, UTC
-                                 */
-                                updated_at: string;
-                                completed_at: string | null;
-                            }[];
-                            next_cursor: string | null;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error: {
-                                code: string;
-                                message: string;
-                                details?: unknown;
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error: {
-                                code: string;
-                                message: string;
-                                details?: unknown;
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error: {
-                                code: string;
-                                message: string;
-                                details?: unknown;
-                            };
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["listDeadLetters"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/dlq/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Retry failed jobs by filter
+         * @description Queues every failed job that matches the filters again with a fresh attempt budget (as POST /v1/jobs/{id}/retry), at most `limit`, oldest first, and answers how many and to which destinations. Jobs go back to the queue, so each destination receives them at its rate limit. With `dry_run: true` nothing changes: the answer says what would be retried. With an Idempotency-Key, a repeat answers the first call's result (Idempotent-Replayed: true) and retries nothing again.
+         */
+        post: operations["retryDeadLetters"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/jobs/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel jobs by filter
+         * @description Cancels every scheduled, queued or retrying job that matches the filters (at most `limit`, oldest first) and answers how many and to which destinations. Running jobs are not touched (cancel them one by one: they finish their attempt). `dry_run` and Idempotency-Key as for POST /v1/dlq/retry.
+         */
+        post: operations["cancelJobs"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1294,31 +180,7 @@ export interface paths {
             cookie?: never;
         };
         /** Liveness: 200 while the process lives */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            status: string;
-                            checks?: {
-                                [key: string]: string;
-                            };
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["getHealth"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1335,45 +197,7 @@ export interface paths {
             cookie?: never;
         };
         /** Readiness: 200 when the store answers and the engine runs; 503 while starting, draining or failing */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            status: string;
-                            checks?: {
-                                [key: string]: string;
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            status: string;
-                            checks?: {
-                                [key: string]: string;
-                            };
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["getReadiness"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1390,24 +214,24 @@ export interface paths {
             cookie?: never;
         };
         /** Prometheus metrics (text exposition format) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-            };
+        get: operations["getMetrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/openapi.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
         };
+        /** This OpenAPI document (the same as openapi/openapi.yaml) */
+        get: operations["getOpenApi"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1419,12 +243,1273 @@ export interface paths {
 }
 export type webhooks = Record<string, never>;
 export interface components {
-    schemas: never;
+    schemas: {
+        Attempt: {
+            attempt: number;
+            /**
+             * Format: date-time
+             * @description RFC 3339, UTC
+             */
+            started_at: string;
+            /**
+             * Format: date-time
+             * @description RFC 3339, UTC
+             */
+            finished_at: string;
+            duration_ms: number;
+            /** @enum {string} */
+            outcome: "success" | "retryable_error" | "permanent_error";
+            error_kind: ("timeout" | "connect" | "dns" | "tls" | "http" | "blocked") | null;
+            status_code: number | null;
+            error: string | null;
+            response_body: string | null;
+        };
+        AttemptList: {
+            data: components["schemas"]["Attempt"][];
+        };
+        BatchCreateRequest: {
+            /** @description 1..1000 jobs, each what POST /v1/jobs takes, plus an optional idempotency_key */
+            jobs: unknown[];
+        };
+        BatchCreateResult: {
+            data: {
+                /** @description the position of the job in the request */
+                index: number;
+                /** @description 201 created, 200 replayed or deduplicated, or the 4xx of the error */
+                status: number;
+                idempotent_replayed?: boolean;
+                deduplicated?: boolean;
+                job?: components["schemas"]["Job"];
+                error?: {
+                    /** @enum {string} */
+                    code: "validation_failed" | "not_found" | "conflict" | "payload_too_large" | "unsupported_media_type" | "idempotency_key_reused" | "destination_not_allowed" | "overloaded" | "unauthorized" | "forbidden" | "request_timeout" | "internal";
+                    message: string;
+                    details?: unknown;
+                };
+            }[];
+        };
+        BulkCancelRequest: {
+            /** @description Only this tenant's jobs. A tenant's API key may name only its own tenant (and is limited to it when it names none). */
+            tenant_id?: string;
+            type?: string;
+            /** @description The destination URL's origin, scheme://host[:port]: the key rate limits are kept under. */
+            destination_origin?: string;
+            /**
+             * @description The error kind of the job's last attempt.
+             * @enum {string}
+             */
+            error_kind?: "timeout" | "connect" | "dns" | "tls" | "http" | "blocked";
+            /** @description The HTTP status of the job's last attempt (last_status_code). */
+            status_code?: number;
+            /** @description Act on at most this many jobs, oldest first. Default: every matching job. */
+            limit?: number;
+            /**
+             * @description Change nothing: answer how many jobs would be touched, and their destinations.
+             * @default false
+             */
+            dry_run: boolean;
+            /** @description Only jobs in these statuses. Default: scheduled, queued and retrying (running jobs finish their attempt). */
+            statuses?: ("scheduled" | "queued" | "retrying")[];
+            /**
+             * Format: date-time
+             * @description RFC 3339: only jobs created at or after this time
+             */
+            created_after?: string;
+            /**
+             * Format: date-time
+             * @description RFC 3339: only jobs created before this time
+             */
+            created_before?: string;
+        };
+        BulkResult: {
+            /** @enum {string} */
+            action: "retry" | "cancel";
+            dry_run: boolean;
+            /** @description Jobs retried or cancelled (with dry_run: that would be). */
+            jobs: number;
+            /** @description Jobs per destination origin, most first; at most 100 origins are named. */
+            destinations: {
+                origin: string;
+                jobs: number;
+            }[];
+            /** @description More origins than are named: their jobs count in `jobs` only. */
+            destinations_truncated: boolean;
+        };
+        BulkRetryRequest: {
+            /** @description Only this tenant's jobs. A tenant's API key may name only its own tenant (and is limited to it when it names none). */
+            tenant_id?: string;
+            type?: string;
+            /** @description The destination URL's origin, scheme://host[:port]: the key rate limits are kept under. */
+            destination_origin?: string;
+            /**
+             * @description The error kind of the job's last attempt.
+             * @enum {string}
+             */
+            error_kind?: "timeout" | "connect" | "dns" | "tls" | "http" | "blocked";
+            /** @description The HTTP status of the job's last attempt (last_status_code). */
+            status_code?: number;
+            /** @description Act on at most this many jobs, oldest first. Default: every matching job. */
+            limit?: number;
+            /**
+             * @description Change nothing: answer how many jobs would be touched, and their destinations.
+             * @default false
+             */
+            dry_run: boolean;
+            /**
+             * Format: date-time
+             * @description RFC 3339: only jobs that failed at or after this time
+             */
+            failed_after?: string;
+            /**
+             * Format: date-time
+             * @description RFC 3339: only jobs that failed before this time
+             */
+            failed_before?: string;
+        };
+        CreateJobRequest: {
+            tenant_id: string;
+            type: string;
+            payload: unknown;
+            destination: {
+                url: string;
+                /**
+                 * @default POST
+                 * @enum {string}
+                 */
+                method: "POST" | "PUT" | "PATCH" | "DELETE";
+                /** @default 10000 */
+                timeout_ms: number;
+                /** @default {} */
+                headers: {
+                    [key: string]: string;
+                };
+            };
+            retry?: {
+                /** @default 5 */
+                max_attempts: number;
+                /** @default 1000 */
+                base_delay_ms: number;
+                max_delay_ms?: number;
+            };
+            rate_limit?: {
+                /** @description requests per second, 0.001 (one per 1,000 s) to 10,000 */
+                rps: number;
+                burst?: number;
+            } | null;
+            /** Format: date-time */
+            run_at?: string;
+            delay_ms?: number;
+            dedupe_key?: string;
+        };
+        Error: {
+            error: {
+                /** @enum {string} */
+                code: "validation_failed" | "not_found" | "conflict" | "payload_too_large" | "unsupported_media_type" | "idempotency_key_reused" | "destination_not_allowed" | "overloaded" | "unauthorized" | "forbidden" | "request_timeout" | "internal";
+                message: string;
+                details?: unknown;
+            };
+        };
+        Job: {
+            id: string;
+            tenant_id: string;
+            type: string;
+            /** @enum {string} */
+            status: "scheduled" | "queued" | "running" | "retrying" | "success" | "failed" | "cancelled";
+            payload: unknown;
+            destination: {
+                url: string;
+                /** @enum {string} */
+                method: "POST" | "PUT" | "PATCH" | "DELETE";
+                timeout_ms: number;
+                headers: {
+                    [key: string]: string;
+                };
+            };
+            retry: {
+                max_attempts: number;
+                base_delay_ms: number;
+                max_delay_ms: number;
+            };
+            rate_limit: {
+                rps: number;
+                burst: number;
+            } | null;
+            /**
+             * Format: date-time
+             * @description RFC 3339, UTC
+             */
+            run_at: string;
+            attempts: number;
+            next_attempt_at: string | null;
+            last_error: string | null;
+            last_status_code: number | null;
+            idempotency_key: string | null;
+            dedupe_key: string | null;
+            /**
+             * Format: date-time
+             * @description RFC 3339, UTC
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description RFC 3339, UTC
+             */
+            updated_at: string;
+            completed_at: string | null;
+        };
+        JobPage: {
+            data: components["schemas"]["Job"][];
+            next_cursor: string | null;
+        };
+    };
     responses: never;
     parameters: never;
     requestBodies: never;
-    headers: never;
+    headers: {
+        /** @description Path of the created job: /v1/jobs/{id}. */
+        Location: string;
+        /** @description Present (true) when the answer is the result of an earlier request with the same Idempotency-Key. */
+        "Idempotent-Replayed": "true";
+        /** @description Present (true) when the answer is an earlier job with the same content or dedupe_key, within the dedupe window. */
+        Deduplicated: "true";
+        /** @description Seconds to wait before sending the request again. */
+        "Retry-After": number;
+        /** @description The Bearer challenge (RFC 6750); `error="invalid_token"` when a key was sent but is not valid. */
+        "WWW-Authenticate": string;
+    };
     pathItems: never;
 }
 export type $defs = Record<string, never>;
-export type operations = Record<string, never>;
+export interface operations {
+    listJobs: {
+        parameters: {
+            query?: {
+                tenant_id?: string;
+                status?: "scheduled" | "queued" | "running" | "retrying" | "success" | "failed" | "cancelled";
+                type?: string;
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobPage"];
+                };
+            };
+            /** @description Malformed request: not JSON, not an object, or a bad query, header or path parameter (`validation_failed`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The API key may not act for this tenant, or the route needs an admin key (`forbidden`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request took longer than REQUEST_TIMEOUT_MS to arrive (`request_timeout`). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected failure (`internal`). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createJob: {
+        parameters: {
+            query?: never;
+            header?: {
+                "idempotency-key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateJobRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    Deduplicated: components["headers"]["Deduplicated"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            /** @description Created */
+            201: {
+                headers: {
+                    Location: components["headers"]["Location"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            /** @description Malformed request: not JSON, not an object, or a bad query, header or path parameter (`validation_failed`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The API key may not act for this tenant, or the route needs an admin key (`forbidden`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request took longer than REQUEST_TIMEOUT_MS to arrive (`request_timeout`). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body or payload is too large (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not application/json (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A well-formed body that breaks a rule: every bad field is named in `details.fields` (`validation_failed`, `idempotency_key_reused`, `destination_not_allowed`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected failure (`internal`). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Starting or shutting down (`overloaded`): try again after Retry-After. */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            /** @description Malformed request: not JSON, not an object, or a bad query, header or path parameter (`validation_failed`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The API key may not act for this tenant, or the route needs an admin key (`forbidden`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such job, or a job of another tenant (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request took longer than REQUEST_TIMEOUT_MS to arrive (`request_timeout`). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected failure (`internal`). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listAttempts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AttemptList"];
+                };
+            };
+            /** @description Malformed request: not JSON, not an object, or a bad query, header or path parameter (`validation_failed`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The API key may not act for this tenant, or the route needs an admin key (`forbidden`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such job, or a job of another tenant (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request took longer than REQUEST_TIMEOUT_MS to arrive (`request_timeout`). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected failure (`internal`). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    cancelJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            /** @description Malformed request: not JSON, not an object, or a bad query, header or path parameter (`validation_failed`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The API key may not act for this tenant, or the route needs an admin key (`forbidden`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such job, or a job of another tenant (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request took longer than REQUEST_TIMEOUT_MS to arrive (`request_timeout`). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The job is in a status that does not allow this (`conflict`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body or payload is too large (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not application/json (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected failure (`internal`). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    retryJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            /** @description Malformed request: not JSON, not an object, or a bad query, header or path parameter (`validation_failed`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The API key may not act for this tenant, or the route needs an admin key (`forbidden`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such job, or a job of another tenant (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request took longer than REQUEST_TIMEOUT_MS to arrive (`request_timeout`). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The job is in a status that does not allow this (`conflict`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body or payload is too large (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not application/json (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected failure (`internal`). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createJobsBatch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BatchCreateRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchCreateResult"];
+                };
+            };
+            /** @description Malformed request: not JSON, not an object, or a bad query, header or path parameter (`validation_failed`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The API key may not act for this tenant, or the route needs an admin key (`forbidden`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request took longer than REQUEST_TIMEOUT_MS to arrive (`request_timeout`). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body or payload is too large (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not application/json (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A well-formed body that breaks a rule: every bad field is named in `details.fields` (`validation_failed`, `idempotency_key_reused`, `destination_not_allowed`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected failure (`internal`). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Starting or shutting down (`overloaded`): try again after Retry-After. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listDeadLetters: {
+        parameters: {
+            query?: {
+                tenant_id?: string;
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobPage"];
+                };
+            };
+            /** @description Malformed request: not JSON, not an object, or a bad query, header or path parameter (`validation_failed`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The API key may not act for this tenant, or the route needs an admin key (`forbidden`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request took longer than REQUEST_TIMEOUT_MS to arrive (`request_timeout`). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected failure (`internal`). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    retryDeadLetters: {
+        parameters: {
+            query?: never;
+            header?: {
+                "idempotency-key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkRetryRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkResult"];
+                };
+            };
+            /** @description Malformed request: not JSON, not an object, or a bad query, header or path parameter (`validation_failed`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The API key may not act for this tenant, or the route needs an admin key (`forbidden`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request took longer than REQUEST_TIMEOUT_MS to arrive (`request_timeout`). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body or payload is too large (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not application/json (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A well-formed body that breaks a rule: every bad field is named in `details.fields` (`validation_failed`, `idempotency_key_reused`, `destination_not_allowed`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected failure (`internal`). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    cancelJobs: {
+        parameters: {
+            query?: never;
+            header?: {
+                "idempotency-key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkCancelRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkResult"];
+                };
+            };
+            /** @description Malformed request: not JSON, not an object, or a bad query, header or path parameter (`validation_failed`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The API key may not act for this tenant, or the route needs an admin key (`forbidden`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request took longer than REQUEST_TIMEOUT_MS to arrive (`request_timeout`). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body or payload is too large (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not application/json (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A well-formed body that breaks a rule: every bad field is named in `details.fields` (`validation_failed`, `idempotency_key_reused`, `destination_not_allowed`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected failure (`internal`). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getHealth: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        status: string;
+                        checks?: {
+                            [key: string]: string;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    getReadiness: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        status: string;
+                        checks?: {
+                            [key: string]: string;
+                        };
+                    };
+                };
+            };
+            /** @description Starting or shutting down (`overloaded`): try again after Retry-After. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        status: string;
+                        checks?: {
+                            [key: string]: string;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    getMetrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    getOpenApi: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+}

@@ -9,6 +9,7 @@
 //   new job, next_attempt_at after a failed attempt. It is what claims and the scheduler look at.
 
 import type { Attempt } from '../domain/attempt.js';
+import type { BulkAction, BulkProgress, JobSelector } from '../domain/bulk.js';
 import type { CreateOutcome, Job, JobStatus, NewJob } from '../domain/job.js';
 import type { NextStep } from '../domain/retry-policy.js';
 
@@ -56,6 +57,40 @@ export type CommandResult =
   | { kind: 'ok'; job: Job }
   | { kind: 'not_found' }
   | { kind: 'conflict'; job: Job };
+
+/** One step of a bulk command (see Store.bulkStep). */
+export interface BulkStep {
+  action: BulkAction;
+  selector: JobSelector;
+  /** Jobs this step acts on at most (1..1000); it also examines at most 4 × chunk rows. */
+  chunk: number;
+  /** Jobs the whole command acts on at most; null for every matching job. */
+  limit: number | null;
+  /** The walk so far (BULK_START to begin). Ignored with `operation`: its record holds the walk. */
+  progress: BulkProgress;
+  /** false: change nothing, only count what the command would touch (a dry run). */
+  apply: boolean;
+  /** The command's idempotency record (from beginBulk), advanced in the same transaction as the jobs. */
+  operation?: BulkOperationKey;
+}
+
+export interface BulkStepResult {
+  progress: BulkProgress;
+  /** Jobs this step changed (or, without apply, would change). */
+  jobs: { id: string; tenant_id: string }[];
+}
+
+export interface BulkOperationKey {
+  /** The tenant the command is limited to, or '*' for all. Keys are unique per scope. */
+  scope: string;
+  key: string;
+}
+
+export type BulkBegin =
+  | { kind: 'started'; progress: BulkProgress }
+  /** An unexpired record with the same request: its progress (done, or left by a call that stopped or still runs). */
+  | { kind: 'resumed'; progress: BulkProgress }
+  | { kind: 'conflict' };
 
 export interface Store {
   readonly driver: 'sqlite' | 'postgres';
@@ -136,6 +171,25 @@ export interface Store {
    */
   retryJob(id: string, now: number): Promise<CommandResult>;
 
+  // ── bulk commands ────────────────────────────────────────────────────────────────────────────
+  /**
+   * Records an idempotent bulk command, atomically: no unexpired record for (scope, key) → a new one
+   * at BULK_START (an expired one is replaced) → started; one with the same request_hash → resumed
+   * with its progress; another hash → conflict.
+   */
+  beginBulk(op: BulkOperationKey & { request_hash: string; expires_at: number }, now: number): Promise<BulkBegin>;
+  /**
+   * One bounded step of a bulk command, in ONE transaction: walks the selected statuses in id order
+   * from the progress's cursor, takes up to min(chunk, limit - jobs so far) matching jobs, and with
+   * apply changes each, guarded on its status still being one the command selects:
+   *   retry:  failed | cancelled → queued, as retryJob (fresh budget, due now, history kept)
+   *   cancel: scheduled | queued | retrying → cancelled, as cancelJob (lease cleared)
+   * The progress (cursor, tally of jobs and destination origins, done) is returned and, with an
+   * operation, written to its record in the same transaction. A walk never visits a job twice, so a
+   * command acts on each job at most once, however many calls share its record.
+   */
+  bulkStep(step: BulkStep, now: number): Promise<BulkStepResult>;
+
   // ── API keys ─────────────────────────────────────────────────────────────────────────────────
   /** Stores a key. Returns false (and changes nothing) when a key with this id already exists. */
   createApiKey(key: NewApiKey): Promise<boolean>;
@@ -151,6 +205,6 @@ export interface Store {
   // ── housekeeping ─────────────────────────────────────────────────────────────────────────────
   /** Deletes up to `limit` terminal jobs (and their attempts) completed before `before`. Returns how many. */
   pruneTerminal(before: number, limit: number): Promise<number>;
-  /** Deletes idempotency and dedupe records that expired before now. Returns how many. */
+  /** Deletes idempotency, dedupe and bulk-command records that expired before now. Returns how many. */
   pruneExpiredKeys(now: number): Promise<number>;
 }

@@ -158,7 +158,9 @@ describe('health', () => {
       const ready = await svc.get('/readyz');
       assert.equal(ready.status, 503);
       assert.equal(((await ready.json()) as { status: string }).status, 'not_ready');
-      await expectError(await svc.post('/v1/jobs', jobBody(URL_OK, LATER)), 503, 'overloaded');
+      const refused = await svc.post('/v1/jobs', jobBody(URL_OK, LATER));
+      assert.equal(refused.headers.get('retry-after'), '5', 'says when to come back');
+      await expectError(refused, 503, 'overloaded');
       // reads still answer
       assert.equal((await svc.get('/v1/jobs')).status, 200);
       assert.equal((await svc.get('/healthz')).status, 200);

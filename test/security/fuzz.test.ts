@@ -330,7 +330,6 @@ describe('fuzzing POST /v1/jobs', () => {
     assert.equal((await svc.get('/readyz')).status, 200);
     const ms = Date.now() - started;
     t.diagnostic(`answers by status ${JSON.stringify(Object.fromEntries(tally))} in ${ms} ms; ${rx.requests.length} deliveries`);
-    assert.ok(ms < 20_000, `took ${ms} ms`);
   });
 });
 

@@ -6,9 +6,10 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { uuidv7 } from 'uuidv7';
 import type { Attempt, AttemptOutcome } from '../../src/domain/attempt.js';
+import { BULK_START, MAX_TALLY_ORIGINS, type BulkProgress, type JobSelector } from '../../src/domain/bulk.js';
 import { JOB_STATUSES, type CreateOutcome, type Job, type JobStatus, type NewJob } from '../../src/domain/job.js';
 import type { NextStep } from '../../src/domain/retry-policy.js';
-import type { ClaimedJob, Store } from '../../src/store/store.js';
+import type { BulkStep, ClaimedJob, Store } from '../../src/store/store.js';
 import { FakeClock } from '../support/fake-clock.js';
 
 export type MakeStore = () => Promise<{ store: Store; cleanup: () => Promise<void> }>;
@@ -1051,6 +1052,223 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         await store.retryJob(j.id, clock.now());
         clock.advance(HOUR);
         assert.equal(await store.pruneTerminal(clock.now(), 100), 0);
+      });
+    });
+
+    // ── bulk commands ──────────────────────────────────────────────────────────────────────────
+    describe('bulk commands', () => {
+      /** A job failed by its last attempt, with that attempt's fields as given. */
+      async function failedWith(over: Partial<NewJob> = {}, attempt: Partial<Attempt> = {}): Promise<Job> {
+        const j = await running((await create(over)).id);
+        await store.completeAttempts(
+          [{ attempt: attemptOf(j.id, 1, 'permanent_error', clock.now(), attempt), owner: 'w1', next: { status: 'failed' } }],
+          clock.now(),
+        );
+        return mustGet(j.id);
+      }
+
+      function step(over: Partial<BulkStep> = {}): BulkStep {
+        return { action: 'retry', selector: {}, chunk: 500, limit: null, progress: BULK_START, apply: true, ...over };
+      }
+
+      /** Runs steps until the walk is over (bounded), returning every job touched and the progress. */
+      async function runAll(over: Partial<BulkStep> = {}): Promise<{ ids: string[]; progress: BulkProgress; steps: number }> {
+        let progress = over.progress ?? BULK_START;
+        const touched: string[] = [];
+        let steps = 0;
+        while (!progress.done) {
+          assert.ok(++steps <= 1000, 'the walk ends');
+          const r = await store.bulkStep(step({ ...over, progress }), clock.now());
+          touched.push(...ids(r.jobs));
+          progress = r.progress;
+        }
+        return { ids: touched, progress, steps };
+      }
+
+      const sorted = (xs: string[]) => [...xs].sort();
+
+      it('retries every failed job the way retryJob does: queued, fresh budget, due now, history kept', async () => {
+        const a = await jobIn('failed');
+        const b = await jobIn('failed');
+        const others: Job[] = [];
+        for (const st of ['queued', 'success', 'cancelled', 'retrying'] as const) others.push(await jobIn(st));
+        const history = await store.listAttempts(a.id);
+        clock.advance(HOUR);
+        const { ids: retried, progress } = await runAll();
+        assert.deepEqual(sorted(retried), sorted([a.id, b.id]));
+        assert.equal(progress.tally.jobs, 2);
+        assert.deepEqual(progress.tally.destinations, { 'https://example.com': 2 });
+        for (const id of [a.id, b.id]) {
+          const j = await mustGet(id);
+          assert.equal(j.status, 'queued');
+          assert.equal(j.attempts, 0);
+          assert.equal(j.completed_at, null);
+          assert.equal(j.last_error, 'HTTP 400');
+          assert.equal(j.updated_at, clock.now());
+        }
+        assert.deepEqual(await store.listAttempts(a.id), history);
+        for (const o of others) assert.deepEqual(await mustGet(o.id), o);
+        assert.deepEqual(sorted(ids(await store.claimDue('w9', clock.now(), LEASE_MS, 10))), sorted([a.id, b.id, others[0]!.id, others[3]!.id]), 'the retrying job is due by now too');
+      });
+
+      it('acts on at most chunk jobs per step and on each job once across the steps', async () => {
+        const failed = [];
+        for (let i = 0; i < 7; i++) failed.push((await jobIn('failed')).id);
+        const { ids: retried, steps, progress } = await runAll({ chunk: 2 });
+        assert.deepEqual(sorted(retried), sorted(failed));
+        assert.equal(new Set(retried).size, 7);
+        assert.ok(steps >= 4, `${steps} steps`);
+        assert.equal(progress.tally.jobs, 7);
+      });
+
+      it('does not retry a job twice in one command when it fails again during the walk', async () => {
+        const first = await jobIn('failed');
+        await jobIn('failed');
+        const r1 = await store.bulkStep(step({ chunk: 1 }), clock.now());
+        assert.deepEqual(ids(r1.jobs), [first.id]);
+        // the retried job is delivered and fails again before the command goes on
+        await complete((await running(first.id)).id, 'w1', 'permanent_error', { status: 'failed' });
+        assert.equal((await mustGet(first.id)).status, 'failed');
+        const rest = await runAll({ chunk: 1, progress: r1.progress });
+        assert.ok(!rest.ids.includes(first.id));
+        assert.equal(rest.ids.length, 1);
+      });
+
+      it('stops at the limit, across steps', async () => {
+        for (let i = 0; i < 5; i++) await jobIn('failed');
+        const { ids: retried, progress } = await runAll({ chunk: 2, limit: 3 });
+        assert.equal(retried.length, 3);
+        assert.equal(progress.tally.jobs, 3);
+        assert.equal((await store.countByStatus()).failed, 2);
+      });
+
+      it('selects by tenant, type, destination origin, failure time, last error kind and last status code', async () => {
+        const base = await failedWith();
+        const tenantB = await failedWith({ tenant_id: 'tenant-b' });
+        const typeB = await failedWith({ type: 'invoice.paid' });
+        const port = await failedWith({ destination: { url: 'https://example.com:8443/hook', method: 'POST', timeout_ms: 5000, headers: {} } });
+        const otherHost = await failedWith({ destination: { url: 'https://other.example/hook?x=1', method: 'POST', timeout_ms: 5000, headers: {} } });
+        const timeout = await failedWith({}, { error_kind: 'timeout', status_code: null, error: 'timed out' });
+        clock.advance(HOUR);
+        const late = await failedWith({}, { status_code: 410, error: 'HTTP 410' });
+        const cases: [JobSelector, Job[]][] = [
+          [{ tenant_id: 'tenant-b' }, [tenantB]],
+          [{ type: 'invoice.paid' }, [typeB]],
+          [{ origin: 'https://example.com:8443' }, [port]],
+          [{ origin: 'https://other.example' }, [otherHost]],
+          [{ origin: 'https://example.com' }, [base, tenantB, typeB, timeout, late]],
+          [{ error_kind: 'timeout' }, [timeout]],
+          [{ last_status_code: 410 }, [late]],
+          [{ completed_from: late.completed_at as number }, [late]],
+          [{ completed_before: clock.now() }, [base, tenantB, typeB, port, otherHost, timeout]],
+          [{ tenant_id: 'tenant-a', origin: 'https://example.com', error_kind: 'http', completed_before: clock.now() }, [base, typeB]],
+        ];
+        for (const [selector, expected] of cases) {
+          const { ids: counted, progress } = await runAll({ selector, apply: false });
+          assert.deepEqual(sorted(counted), sorted(ids(expected)), JSON.stringify(selector));
+          assert.equal(progress.tally.jobs, expected.length);
+        }
+        assert.equal((await store.countByStatus()).failed, 7, 'counting changed nothing');
+      });
+
+      it('counts without changing anything when apply is false', async () => {
+        const a = await jobIn('failed');
+        const { ids: counted, progress } = await runAll({ apply: false, chunk: 1 });
+        assert.deepEqual(counted, [a.id]);
+        assert.equal(progress.tally.jobs, 1);
+        assert.deepEqual(await mustGet(a.id), a);
+      });
+
+      it('retries cancelled jobs when the selector names that status', async () => {
+        const c = await jobIn('cancelled');
+        const f = await jobIn('failed');
+        const { ids: retried } = await runAll({ selector: { statuses: ['cancelled'] } });
+        assert.deepEqual(retried, [c.id]);
+        assert.equal((await mustGet(f.id)).status, 'failed');
+      });
+
+      it('names at most MAX_TALLY_ORIGINS destinations and still counts every job', async () => {
+        for (let i = 0; i < MAX_TALLY_ORIGINS + 2; i++) {
+          await failedWith({ destination: { url: `https://h${i}.example/hook`, method: 'POST', timeout_ms: 5000, headers: {} } });
+        }
+        const { progress } = await runAll({ apply: false });
+        assert.equal(progress.tally.jobs, MAX_TALLY_ORIGINS + 2);
+        assert.equal(Object.keys(progress.tally.destinations).length, MAX_TALLY_ORIGINS);
+      });
+
+      it('cancels scheduled, queued and retrying jobs, held ones included, and leaves running and terminal jobs', async () => {
+        const waiting: Job[] = [];
+        for (const st of ['scheduled', 'queued', 'retrying'] as const) waiting.push(await jobIn(st));
+        const held = await create();
+        await claimOnly(held.id, 'w2');
+        const untouched: Job[] = [];
+        for (const st of ['running', 'success', 'failed', 'cancelled'] as const) untouched.push(await jobIn(st));
+        clock.advance(SECOND);
+        const { ids: cancelled, progress } = await runAll({ action: 'cancel', chunk: 1 });
+        assert.deepEqual(sorted(cancelled), sorted([...ids(waiting), held.id]));
+        assert.equal(progress.tally.jobs, 4);
+        for (const id of cancelled) {
+          const j = await mustGet(id);
+          assert.equal(j.status, 'cancelled');
+          assert.equal(j.completed_at, clock.now());
+        }
+        assert.deepEqual(await store.claimDue('w9', clock.now(), LEASE_MS, 10), []);
+        assert.equal(await store.renewLeases('w2', clock.now(), LEASE_MS), 0, 'the held job lost its lease');
+        for (const u of untouched) assert.deepEqual(await mustGet(u.id), u);
+      });
+
+      it('cancels only the statuses the selector names', async () => {
+        const scheduled = await jobIn('scheduled');
+        const queued = await jobIn('queued');
+        const { ids: cancelled } = await runAll({ action: 'cancel', selector: { statuses: ['scheduled'] } });
+        assert.deepEqual(cancelled, [scheduled.id]);
+        assert.equal((await mustGet(queued.id)).status, 'queued');
+      });
+
+      it('starts a command record once; the same request resumes it, another request conflicts', async () => {
+        const op = { scope: 'tenant-a', key: 'k1', request_hash: 'h1', expires_at: clock.now() + HOUR };
+        assert.deepEqual(await store.beginBulk(op, clock.now()), { kind: 'started', progress: BULK_START });
+        assert.deepEqual(await store.beginBulk(op, clock.now()), { kind: 'resumed', progress: BULK_START });
+        assert.deepEqual(await store.beginBulk({ ...op, request_hash: 'h2' }, clock.now()), { kind: 'conflict' });
+        assert.deepEqual(await store.beginBulk({ ...op, scope: 'tenant-b', request_hash: 'h2' }, clock.now()), { kind: 'started', progress: BULK_START });
+      });
+
+      it('keeps a command progress in its record, so calls sharing it act on each job once', async () => {
+        for (let i = 0; i < 5; i++) await jobIn('failed');
+        const operation = { scope: '*', key: 'replay-1' };
+        await store.beginBulk({ ...operation, request_hash: 'h', expires_at: clock.now() + HOUR }, clock.now());
+        // two callers, each passing the progress it started from: the record's wins
+        const a = await store.bulkStep(step({ chunk: 2, operation }), clock.now());
+        const b = await store.bulkStep(step({ chunk: 2, operation }), clock.now());
+        assert.equal(a.jobs.length, 2);
+        assert.equal(b.jobs.length, 2);
+        assert.equal(new Set([...ids(a.jobs), ...ids(b.jobs)]).size, 4);
+        assert.equal(b.progress.tally.jobs, 4);
+        const rest = await runAll({ chunk: 2, operation });
+        assert.equal(rest.ids.length, 1);
+        assert.equal(rest.progress.tally.jobs, 5);
+        const again = await store.beginBulk({ ...operation, request_hash: 'h', expires_at: clock.now() + HOUR }, clock.now());
+        assert.ok(again.kind === 'resumed');
+        assert.equal(again.progress.done, true);
+        assert.equal(again.progress.tally.jobs, 5);
+        // a step on a finished record does nothing
+        const after = await store.bulkStep(step({ operation }), clock.now());
+        assert.deepEqual(after.jobs, []);
+      });
+
+      it('replaces an expired command record, and pruneExpiredKeys deletes expired ones', async () => {
+        const op = { scope: '*', key: 'k', request_hash: 'h1', expires_at: clock.now() + SECOND };
+        await store.beginBulk(op, clock.now());
+        clock.advance(SECOND);
+        assert.equal((await store.beginBulk({ ...op, request_hash: 'h2', expires_at: clock.now() + SECOND }, clock.now())).kind, 'started');
+        clock.advance(SECOND);
+        assert.equal(await store.pruneExpiredKeys(clock.now()), 1);
+        assert.equal(await store.pruneExpiredKeys(clock.now()), 0);
+      });
+
+      it('rejects a chunk outside 1..1000', async () => {
+        await assert.rejects(store.bulkStep(step({ chunk: 0 }), clock.now()), RangeError);
+        await assert.rejects(store.bulkStep(step({ chunk: 1001 }), clock.now()), RangeError);
       });
     });
 

@@ -23,6 +23,7 @@ function errorEntry(index: number, err: ApiError): string {
 export function batchRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.withTypeProvider<ZodTypeProvider>().post(BATCH_ROUTE, {
     schema: {
+      operationId: 'createJobsBatch',
       summary: 'Create up to 1,000 jobs in one request',
       description:
         'Each item is what POST /v1/jobs takes, with its Idempotency-Key as the field `idempotency_key`. Items are validated and answered one by one; all accepted ones are written in one transaction. A tenant key may only name its own tenant in every item (else 403 for the whole request).',
@@ -31,7 +32,7 @@ export function batchRoutes(app: FastifyInstance, ctx: ApiContext): void {
       response: { 200: batchResultSchema, 400: errorSchema, 401: errorSchema, 403: errorSchema, 413: errorSchema, 415: errorSchema, 422: errorSchema, 503: errorSchema },
     },
   }, async (req, reply) => {
-    requireReady(ctx);
+    requireReady(ctx, reply);
     const now = ctx.clock.now();
     const items = req.body.jobs;
     const payloads = req.itemPayloads ?? [];

@@ -4,10 +4,11 @@ import type { ApiContext } from '../context.js';
 import { jobPageJson, preserialized } from '../render.js';
 import { dlqQuerySchema, errorSchema, jobPageSchema } from '../schemas.js';
 
-/** The dead-letter queue: jobs that are `failed`, newest first. Retry one with POST /v1/jobs/{id}/retry. */
+/** The dead-letter queue: jobs that are `failed`, newest first. Retry one with POST /v1/jobs/{id}/retry, many by filter with POST /v1/dlq/retry (routes/bulk.ts). */
 export function dlqRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.withTypeProvider<ZodTypeProvider>().get('/v1/dlq', {
     schema: {
+      operationId: 'listDeadLetters',
       summary: 'List the dead-letter queue (failed jobs)',
       tags: ['dlq'],
       querystring: dlqQuerySchema,

@@ -9,11 +9,12 @@ export function healthRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const r = app.withTypeProvider<ZodTypeProvider>();
 
   r.get('/healthz', {
-    schema: { summary: 'Liveness: 200 while the process lives', tags: ['ops'], security: [], response: { 200: healthSchema } },
+    schema: { operationId: 'getHealth', summary: 'Liveness: 200 while the process lives', tags: ['ops'], security: [], response: { 200: healthSchema } },
   }, async () => ({ status: 'ok' }));
 
   r.get('/readyz', {
     schema: {
+      operationId: 'getReadiness',
       summary: 'Readiness: 200 when the store answers and the engine runs; 503 while starting, draining or failing',
       tags: ['ops'],
       security: [],
@@ -35,7 +36,7 @@ export function healthRoutes(app: FastifyInstance, ctx: ApiContext): void {
   });
 
   r.get('/metrics', {
-    schema: { summary: 'Prometheus metrics (text exposition format)', tags: ['ops'], security: [] },
+    schema: { operationId: 'getMetrics', summary: 'Prometheus metrics (text exposition format)', tags: ['ops'], security: [] },
   }, async (_req, reply) => {
     const text = await ctx.metrics.render();
     return reply.type(ctx.metrics.contentType).send(text);

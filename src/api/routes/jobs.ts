@@ -30,6 +30,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   r.post('/v1/jobs', {
     schema: {
+      operationId: 'createJob',
       summary: 'Create a job',
       description:
         'Stores a job durably and schedules its delivery. With an Idempotency-Key, a replay returns the original job (200, Idempotent-Replayed: true). A duplicate within the dedupe window returns the original job (200, Deduplicated: true).',
@@ -39,7 +40,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
       response: { 401: errorSchema, 403: errorSchema, 200: jobSchema, 201: jobSchema, 400: errorSchema, 413: errorSchema, 415: errorSchema, 422: errorSchema, 503: errorSchema },
     },
   }, async (req, reply) => {
-    requireReady(ctx);
+    requireReady(ctx, reply);
     const body = req.body;
     const now = clock.now();
     // the payload's own text, as sent (json-body.ts); re-encoding would round numbers past 2^53
@@ -54,6 +55,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   r.get('/v1/jobs', {
     schema: {
+      operationId: 'listJobs',
       summary: 'List jobs, newest first',
       tags: ['jobs'],
       querystring: listJobsQuerySchema,
@@ -66,7 +68,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
   });
 
   r.get('/v1/jobs/:id', {
-    schema: { summary: 'Get a job', tags: ['jobs'], params: idParams, response: { 401: errorSchema, 403: errorSchema, 200: jobSchema, 404: errorSchema } },
+    schema: { operationId: 'getJob', summary: 'Get a job', tags: ['jobs'], params: idParams, response: { 401: errorSchema, 403: errorSchema, 200: jobSchema, 404: errorSchema } },
   }, async (req, reply) => {
     const job = await store.getJob(requireJobId(req.params.id));
     if (!job) throw new ApiError(404, 'not_found', 'job not found');
@@ -75,6 +77,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   r.get('/v1/jobs/:id/attempts', {
     schema: {
+      operationId: 'listAttempts',
       summary: "A job's delivery attempts, oldest first",
       tags: ['jobs'],
       params: idParams,
@@ -90,6 +93,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   r.post('/v1/jobs/:id/cancel', {
     schema: {
+      operationId: 'cancelJob',
       summary: 'Cancel a job',
       description: 'A scheduled, queued or retrying job is cancelled at once; a running one finishes its attempt and gets no further one.',
       tags: ['jobs'],
@@ -107,6 +111,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   r.post('/v1/jobs/:id/retry', {
     schema: {
+      operationId: 'retryJob',
       summary: 'Retry a failed or cancelled job',
       description: 'Queues the job again with a fresh attempt budget; its attempt history is kept.',
       tags: ['jobs'],

@@ -129,6 +129,24 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX jobs_held ON jobs (lease_owner, lease_expires_at) WHERE lease_owner IS NOT NULL;
     `,
   },
+  {
+    version: 4,
+    name: 'bulk command records (idempotent bulk retry and cancel)',
+    sql: `
+      -- One row per Idempotency-Key of a bulk command: the request's hash and how far it got (the
+      -- walk's cursor and tally, JSON), advanced in the same transaction as each step's jobs.
+      CREATE TABLE bulk_operations (
+        scope         TEXT    NOT NULL,
+        key           TEXT    NOT NULL,
+        request_hash  TEXT    NOT NULL,
+        progress_json TEXT    NOT NULL,
+        created_at    INTEGER NOT NULL,
+        expires_at    INTEGER NOT NULL,
+        PRIMARY KEY (scope, key)
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX bulk_operations_expiry ON bulk_operations (expires_at);
+    `,
+  },
 ];
 
 /** Applies every migration newer than the database, in order. Returns the versions applied. */

@@ -10,6 +10,10 @@ import { JOB_STATUSES, type CreateOutcome, type Job, type JobStatus, type NewJob
 import type {
   ApiKeyRecord,
   AttemptCompletion,
+  BulkBegin,
+  BulkOperationKey,
+  BulkStep,
+  BulkStepResult,
   ClaimedJob,
   CommandResult,
   ListFilter,
@@ -17,6 +21,7 @@ import type {
   Page,
   Store,
 } from '../store.js';
+import { SqliteBulk } from './bulk.js';
 import { migrate } from './migrations.js';
 import { Checkpointer } from './checkpointer.js';
 import { WalSync } from './wal-sync.js';
@@ -111,6 +116,7 @@ export class SqliteStore implements Store {
   private stmts: Statements | null = null;
   private pingStmt: Stmt | null = null;
   private readonly listStmts = new Map<string, Stmt<Named, JobRow>>();
+  private bulkCommands: SqliteBulk | null = null;
 
   private readonly createTx: (jobs: NewJob[], now: number) => CreateOutcome[];
   private readonly completeTx: (completions: AttemptCompletion[], now: number) => void;
@@ -182,7 +188,7 @@ export class SqliteStore implements Store {
     });
     this.pruneKeysTx = immediate((now: number) => {
       const s = this.q;
-      return s.pruneIdempotency.run(now).changes + s.pruneDedupe.run(now).changes;
+      return s.pruneIdempotency.run(now).changes + s.pruneDedupe.run(now).changes + this.bulk.pruneExpired(now);
     });
   }
 
@@ -416,6 +422,23 @@ export class SqliteStore implements Store {
 
   async retryJob(id: string, now: number): Promise<CommandResult> {
     return this.durable(this.commandTx(this.q.retry, id, now));
+  }
+
+  // ── bulk commands ────────────────────────────────────────────────────────────────────────────
+
+  async beginBulk(op: BulkOperationKey & { request_hash: string; expires_at: number }, now: number): Promise<BulkBegin> {
+    return this.durable(this.bulk.begin(op, now));
+  }
+
+  async bulkStep(step: BulkStep, now: number): Promise<BulkStepResult> {
+    const result = this.bulk.step(step, now);
+    return step.apply ? this.durable(result) : result;
+  }
+
+  /** Prepared on first use, like the statements (after migrate). */
+  private get bulk(): SqliteBulk {
+    this.bulkCommands ??= new SqliteBulk(this.db);
+    return this.bulkCommands;
   }
 
   // ── API keys ─────────────────────────────────────────────────────────────────────────────────

@@ -10,6 +10,10 @@ import type { CreateOutcome, Job, JobStatus, NewJob } from '../../domain/job.js'
 import type {
   ApiKeyRecord,
   AttemptCompletion,
+  BulkBegin,
+  BulkOperationKey,
+  BulkStep,
+  BulkStepResult,
   ClaimedJob,
   CommandResult,
   ListFilter,
@@ -136,6 +140,12 @@ export class ThreadedSqliteStore implements Store {
   }
   retryJob(id: string, now: number): Promise<CommandResult> {
     return this.call('retryJob', id, now);
+  }
+  beginBulk(op: BulkOperationKey & { request_hash: string; expires_at: number }, now: number): Promise<BulkBegin> {
+    return this.call('beginBulk', op, now);
+  }
+  bulkStep(step: BulkStep, now: number): Promise<BulkStepResult> {
+    return this.call('bulkStep', step, now);
   }
   createApiKey(key: NewApiKey): Promise<boolean> {
     return this.call('createApiKey', key);

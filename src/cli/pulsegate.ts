@@ -4,7 +4,7 @@
 //
 //   pulsegate jobs create --file job.json | jobs get <id> | jobs list [filters] | jobs attempts <id>
 //   pulsegate jobs cancel <id> | jobs retry <id>
-//   pulsegate dlq list [--tenant T] | dlq retry <id>...
+//   pulsegate dlq list [--tenant T] | dlq retry <id>... | dlq retry [filters] [--dry-run]
 //   pulsegate keys create|list|revoke|generate ...        (on the database at DATABASE_PATH)
 //
 // Where: --url or PULSEGATE_URL (default http://127.0.0.1:8080); --api-key or PULSEGATE_API_KEY.
@@ -35,10 +35,18 @@ exit codes: 0 done, 1 refused by the API (4xx), 2 usage, 3 unreachable or 5xx
                                                    jobs, newest first (--all follows every page)
   attempts <id>                                    a job's attempts, oldest first
   cancel <id>                                      cancel a job that has not finished
+  cancel [filters] [--dry-run] [--idempotency-key K]
+                                                   cancel every waiting job matching the filters:
+                                                   --tenant --type --origin --created-after
+                                                   --created-before --error-kind --status-code --limit
   retry <id>                                       queue a failed or cancelled job again`,
   dlq: `usage: pulsegate dlq <command>
   list [--tenant T] [--limit N] [--cursor C] [--all]   failed jobs, newest first
-  retry <id>...                                        queue failed jobs again, one by one`,
+  retry <id>...                                        queue these failed jobs again, one by one
+  retry [filters] [--dry-run] [--idempotency-key K]    queue every failed job matching the filters
+        filters: --tenant T --type T --origin https://host[:port] --failed-after TIME
+                 --failed-before TIME --error-kind KIND --status-code N --limit N
+        (one call: paced by each destination's rate limit; --dry-run only counts)`,
 };
 
 class UsageError extends Error {}
@@ -98,6 +106,52 @@ function jobRows(jobs: JobLike[]): string {
     ['ID', 'TENANT', 'TYPE', 'STATUS', 'ATTEMPTS', 'LAST', 'CREATED'],
     jobs.map((j) => [j.id, j.tenant_id, j.type, j.status, j.attempts, j.last_status_code ?? j.last_error, j.created_at]),
   );
+}
+
+const FILTERS = {
+  tenant: { type: 'string' },
+  type: { type: 'string' },
+  origin: { type: 'string' },
+  'error-kind': { type: 'string' },
+  'status-code': { type: 'string' },
+  limit: { type: 'string' },
+  'dry-run': { type: 'boolean' },
+  'idempotency-key': { type: 'string' },
+} as const;
+
+type FilterValues = { [K in keyof typeof FILTERS]?: (typeof FILTERS)[K]['type'] extends 'boolean' ? boolean : string };
+
+function filterBody(v: FilterValues, extra: Record<string, string | undefined>) {
+  const num = (s: string | undefined, name: string) => {
+    if (s === undefined) return undefined;
+    const n = Number(s);
+    if (!Number.isInteger(n)) throw new UsageError(`--${name} must be a whole number`);
+    return n;
+  };
+  const body: Record<string, unknown> = {
+    tenant_id: v.tenant,
+    type: v.type,
+    destination_origin: v.origin,
+    error_kind: v['error-kind'],
+    status_code: num(v['status-code'], 'status-code'),
+    limit: num(v.limit, 'limit'),
+    dry_run: v['dry-run'] === true,
+    ...extra,
+  };
+  return Object.fromEntries(Object.entries(body).filter(([, x]) => x !== undefined));
+}
+
+interface BulkAnswer {
+  action: string;
+  dry_run: boolean;
+  jobs: number;
+  destinations: { origin: string; jobs: number }[];
+}
+
+function bulkText(r: BulkAnswer): string {
+  const verb = r.action === 'retry' ? 'retried' : 'cancelled';
+  const head = `${r.jobs} job${r.jobs === 1 ? '' : 's'} ${r.dry_run ? `would be ${verb}` : verb}`;
+  return r.destinations.length ? `${head}\n\n${table(['DESTINATION', 'JOBS'], r.destinations.map((d) => [d.origin, d.jobs]))}` : head;
 }
 
 function oneId(positionals: string[], what: string): string {
@@ -170,6 +224,17 @@ async function jobs(client: PulseGateClient, command: string | undefined, args: 
     }
     case 'cancel':
     case 'retry': {
+      if (command === 'cancel' && args.some((a) => a.startsWith('--'))) {
+        const { values, positionals } = parseArgs({ args, allowPositionals: true, strict: true, options: { ...FILTERS, 'created-after': { type: 'string' }, 'created-before': { type: 'string' } } });
+        if (positionals.length > 0) throw new UsageError('give a job id or filters, not both');
+        const key = values['idempotency-key'];
+        const r = await call(client.POST('/v1/jobs/cancel', {
+          body: filterBody(values, { created_after: values['created-after'], created_before: values['created-before'] }) as never,
+          params: { header: key ? { 'idempotency-key': key } : {} },
+        }));
+        out.print(out.json ? JSON.stringify(r) : bulkText(r as BulkAnswer));
+        return EXIT.ok;
+      }
       const { positionals } = parseArgs({ args, allowPositionals: true, strict: true });
       const id = oneId(positionals, 'job id');
       const job = await call(client.POST(command === 'cancel' ? '/v1/jobs/{id}/cancel' : '/v1/jobs/{id}/retry', { params: { path: { id } } }));
@@ -191,8 +256,18 @@ async function dlq(client: PulseGateClient, command: string | undefined, args: s
       return EXIT.ok;
     }
     case 'retry': {
-      const { positionals } = parseArgs({ args, allowPositionals: true, strict: true });
-      if (positionals.length === 0) throw new UsageError('give the ids of the jobs to retry');
+      const { values, positionals } = parseArgs({ args, allowPositionals: true, strict: true, options: { ...FILTERS, 'failed-after': { type: 'string' }, 'failed-before': { type: 'string' } } });
+      if (positionals.length === 0) {
+        if (!args.some((a) => a.startsWith('--'))) throw new UsageError('give the ids of the jobs to retry, or filters');
+        const key = values['idempotency-key'];
+        const r = await call(client.POST('/v1/dlq/retry', {
+          body: filterBody(values, { failed_after: values['failed-after'], failed_before: values['failed-before'] }) as never,
+          params: { header: key ? { 'idempotency-key': key } : {} },
+        }));
+        out.print(out.json ? JSON.stringify(r) : bulkText(r as BulkAnswer));
+        return EXIT.ok;
+      }
+      if (args.some((a) => a.startsWith('--'))) throw new UsageError('give job ids or filters, not both');
       const results: { id: string; status: string; error: string | null }[] = [];
       let refused = 0;
       for (const id of positionals) {

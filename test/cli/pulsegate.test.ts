@@ -103,6 +103,35 @@ describe('the pulsegate CLI', () => {
     assert.match(again.stdout, /409\s+conflict/);
   });
 
+  it('retries the dead-letter queue by filter, counting first with --dry-run', async () => {
+    failing = true;
+    const file = join(dir, 'bulk.json');
+    writeFileSync(file, JSON.stringify(jobBody(`${rx.url}/bulk`, { tenant_id: 'bulk', payload: { bulk: 1 }, retry: { max_attempts: 1 } })));
+    const a = JSON.parse((await cli(['jobs', 'create', '--file', file, '--json'])).stdout) as { id: string };
+    await eventually(async () => (await svc.store.getJob(a.id))?.status === 'failed', 10_000);
+    const dry = await cli(['dlq', 'retry', '--tenant', 'bulk', '--status-code', '503', '--dry-run']);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, new RegExp(`^1 job would be retried\\n\\nDESTINATION\\s+JOBS\\n-+\\s+-+\\n${new URL(rx.url).origin}\\s+1`));
+    assert.equal((await svc.store.getJob(a.id))?.status, 'failed', 'a dry run changes nothing');
+    failing = false;
+    const done = await cli(['dlq', 'retry', '--tenant', 'bulk', '--idempotency-key', 'cli-replay-1', '--json']);
+    assert.equal(done.code, 0, done.stderr);
+    assert.equal((JSON.parse(done.stdout) as { jobs: number }).jobs, 1);
+    await eventually(async () => (await svc.store.getJob(a.id))?.status === 'success', 10_000);
+    const usage = await cli(['dlq', 'retry', a.id, '--tenant', 'bulk']);
+    assert.equal(usage.code, 2, 'ids and filters together');
+  });
+
+  it('cancels waiting jobs by filter', async () => {
+    const file = join(dir, 'far.json');
+    writeFileSync(file, JSON.stringify(jobBody(`${rx.url}/far`, { tenant_id: 'far', payload: { far: 1 }, delay_ms: 86_400_000 })));
+    const far = JSON.parse((await cli(['jobs', 'create', '--file', file, '--json'])).stdout) as { id: string };
+    const r = await cli(['jobs', 'cancel', '--tenant', 'far']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^1 job cancelled/);
+    assert.equal((await svc.store.getJob(far.id))?.status, 'cancelled');
+  });
+
   it('cancels a job, and exits 1 with the API error code when the API refuses', async () => {
     const file = join(dir, 'later.json');
     writeFileSync(file, JSON.stringify(jobBody(`${rx.url}/hook`, { tenant_id: 'cli', payload: { later: true }, delay_ms: 86_400_000 })));

@@ -106,13 +106,34 @@ describe('the web console', { skip }, () => {
     await page.getByRole('button', { name: 'Replay selected' }).click();
     const confirm = page.getByRole('dialog');
     await confirm.getByText(`Replay 1 job to ${new URL(rx.url).origin}?`).waitFor();
-    await shot('dlq');
     await confirm.getByRole('button', { name: 'Replay 1' }).click();
     await page.getByRole('status').filter({ hasText: 'Replayed 1 job' }).waitFor();
     await eventually(async () => (await svc.store.getJob(jobId))?.status === 'success', 10_000);
     await page.goto(`${svc.url}/console/#/jobs/${jobId}`);
     await page.getByTestId('job-status').filter({ hasText: 'success' }).waitFor();
     await page.getByTestId('attempts').getByText('HTTP 200').waitFor();
+  });
+
+  it('replays every failed job matching a filter, after a dry run says how many and where', async () => {
+    failing = true;
+    const ids: string[] = [];
+    for (const n of [1, 2]) {
+      const res = await svc.post('/v1/jobs', jobBody(`${rx.url}/bulk`, { tenant_id: 'bulk', payload: { n }, retry: { max_attempts: 1 } }), auth);
+      ids.push(((await res.json()) as { id: string }).id);
+    }
+    await eventually(async () => (await Promise.all(ids.map((id) => svc.store.getJob(id)))).every((j) => j?.status === 'failed'), 10_000);
+    failing = false;
+    await page.goto(`${svc.url}/console/#/dlq`);
+    await page.getByLabel('Tenant').fill('bulk');
+    await page.getByRole('link', { name: ids[0]! }).waitFor();
+    await page.getByRole('button', { name: 'Replay all matching…' }).click();
+    const confirm = page.getByRole('dialog');
+    await confirm.getByText('Replay all 2 failed jobs of tenant bulk?').waitFor();
+    await confirm.getByText(`${new URL(rx.url).origin}: 2`).waitFor();
+    await shot('dlq');
+    await confirm.getByRole('button', { name: 'Replay 2' }).click();
+    await page.getByRole('status').filter({ hasText: 'Replayed 2 jobs' }).waitFor();
+    await eventually(async () => (await Promise.all(ids.map((id) => svc.store.getJob(id)))).every((j) => j?.status === 'success'), 10_000);
   });
 
   it('charts deliveries on the overview as they happen', async () => {

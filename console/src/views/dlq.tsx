@@ -11,6 +11,7 @@ export function DlqView({ session }: { session: Session }) {
   const [error, setError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const [confirming, setConfirming] = useState(false);
+  const [matching, setMatching] = useState<{ jobs: number; destinations: { origin: string; jobs: number }[]; truncated: boolean } | null>(null);
   const [tick, setTick] = useState(0);
 
   useEffect(() => {
@@ -49,6 +50,34 @@ export function DlqView({ session }: { session: Session }) {
     setTick((n) => n + 1);
   }
 
+  const filter = () => (tenant ? { tenant_id: tenant } : {});
+
+  /** Counts what "all matching" would replay (a dry run), for the confirmation. */
+  async function countMatching() {
+    try {
+      const r = unwrap(await session.client.POST('/v1/dlq/retry', { body: { ...filter(), dry_run: true } }));
+      setMatching({ jobs: r.jobs, destinations: r.destinations, truncated: r.destinations_truncated });
+      setError(null);
+    } catch (err) {
+      setError(describeError(err));
+    }
+  }
+
+  async function replayMatching() {
+    setMatching(null);
+    try {
+      // one key per confirmation: a retried request (a double click, a flaky network) replays nothing twice
+      const key = crypto.randomUUID();
+      const r = unwrap(await session.client.POST('/v1/dlq/retry', { body: { ...filter(), dry_run: false }, params: { header: { 'idempotency-key': key } } }));
+      setNotice(`Replayed ${r.jobs} job${r.jobs === 1 ? '' : 's'}`);
+      setError(null);
+      setSelected(new Set());
+      setTick((n) => n + 1);
+    } catch (err) {
+      setError(describeError(err));
+    }
+  }
+
   return (
     <section aria-labelledby="dlq-title">
       <h1 id="dlq-title">Dead-letter queue</h1>
@@ -59,7 +88,23 @@ export function DlqView({ session }: { session: Session }) {
         <button type="button" onClick={() => setSelected(new Set(jobs.map((j) => j.id)))} disabled={jobs.length === 0}>Select all shown</button>
         <button type="button" onClick={() => setSelected(new Set())} disabled={selected.size === 0}>Clear</button>
         <button type="button" onClick={() => setConfirming(true)} disabled={selected.size === 0}>Replay selected</button>
+        <button type="button" onClick={countMatching}>Replay all matching…</button>
       </form>
+      {matching && (
+        <div class="confirm" role="dialog" aria-labelledby="confirm-all-text">
+          <p id="confirm-all-text">
+            Replay all {matching.jobs} failed job{matching.jobs === 1 ? '' : 's'}{tenant ? ` of tenant ${tenant}` : ''}? Each gets a fresh attempt budget and goes out at its destination's rate limit.
+          </p>
+          <ul>
+            {matching.destinations.map((d) => (
+              <li key={d.origin}>{d.origin}: {d.jobs}</li>
+            ))}
+            {matching.truncated && <li>and more destinations</li>}
+          </ul>
+          <button type="button" onClick={replayMatching} disabled={matching.jobs === 0}>Replay {matching.jobs}</button>
+          <button type="button" onClick={() => setMatching(null)}>Cancel</button>
+        </div>
+      )}
       {confirming && (
         <div class="confirm" role="dialog" aria-labelledby="confirm-text">
           <p id="confirm-text">

@@ -87,6 +87,12 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
     deliver: (req) => dispatcher.deliver(req),
     capacity: config.QUEUE_CAPACITY,
     concurrency: config.WORKER_CONCURRENCY,
+    destinationMaxInFlight: config.DESTINATION_MAX_IN_FLIGHT,
+    circuit: {
+      failureThreshold: config.CIRCUIT_FAILURE_THRESHOLD,
+      cooldownMs: config.CIRCUIT_COOLDOWN_MS,
+      cooldownMaxMs: config.CIRCUIT_COOLDOWN_MAX_MS,
+    },
     leaseMs: config.LEASE_MS,
     pollIntervalMs: config.SCHEDULER_POLL_INTERVAL_MS,
     retryAfterMaxMs: config.RETRY_AFTER_MAX_SECONDS * 1000,

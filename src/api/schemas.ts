@@ -78,6 +78,13 @@ export const retrySchema = z
 export const rateLimitSchema = z.strictObject({
   rps: z.number().positive().max(10_000),
   burst: z.number().int().min(1).max(100_000).optional(),
+  max_in_flight: z
+    .number()
+    .int()
+    .min(1)
+    .max(10_000)
+    .optional()
+    .describe('attempts in flight at most to this destination origin for this tenant (default DESTINATION_MAX_IN_FLIGHT)'),
 });
 
 export const createJobBodySchema = z
@@ -118,7 +125,7 @@ export const jobSchema = z.object({
     headers: z.record(z.string(), z.string()),
   }),
   retry: z.object({ max_attempts: z.number().int(), base_delay_ms: z.number().int(), max_delay_ms: z.number().int() }),
-  rate_limit: z.object({ rps: z.number(), burst: z.number().int() }).nullable(),
+  rate_limit: z.object({ rps: z.number(), burst: z.number().int(), max_in_flight: z.number().int().optional() }).nullable(),
   run_at: time,
   attempts: z.number().int(),
   next_attempt_at: time.nullable(),

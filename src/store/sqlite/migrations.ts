@@ -129,6 +129,14 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX jobs_held ON jobs (lease_owner, lease_expires_at) WHERE lease_owner IS NOT NULL;
     `,
   },
+  {
+    version: 4,
+    name: 'per-job cap on attempts in flight per destination',
+    sql: `
+      -- rate_limit.max_in_flight; NULL: DESTINATION_MAX_IN_FLIGHT applies.
+      ALTER TABLE jobs ADD COLUMN rate_limit_max_in_flight INTEGER;
+    `,
+  },
 ];
 
 /** Applies every migration newer than the database, in order. Returns the versions applied. */

@@ -462,12 +462,12 @@ export class SqliteStore implements Store {
         INSERT INTO jobs (
           id, tenant_id, type, status, payload_json,
           dest_url, dest_method, dest_timeout_ms, dest_headers_json,
-          retry_max_attempts, retry_base_delay_ms, retry_max_delay_ms, rate_limit_rps, rate_limit_burst,
+          retry_max_attempts, retry_base_delay_ms, retry_max_delay_ms, rate_limit_rps, rate_limit_burst, rate_limit_max_in_flight,
           run_at, due_at, lease_owner, lease_expires_at, idempotency_key, dedupe_key, created_at, updated_at
         ) VALUES (
           @id, @tenant_id, @type, @status, @payload_json,
           @dest_url, @dest_method, @dest_timeout_ms, @dest_headers_json,
-          @retry_max_attempts, @retry_base_delay_ms, @retry_max_delay_ms, @rate_limit_rps, @rate_limit_burst,
+          @retry_max_attempts, @retry_base_delay_ms, @retry_max_delay_ms, @rate_limit_rps, @rate_limit_burst, @rate_limit_max_in_flight,
           @run_at, @due_at, @lease_owner, @lease_expires_at, @idempotency_key, @dedupe_key, @created_at, @updated_at
         )`),
       getJob: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE id = ?'),

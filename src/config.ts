@@ -106,6 +106,8 @@ export const configSchema = z.object({
   REQUEST_TIMEOUT_MS: int(30000, 1000, 600_000),
   /** Adds a `tenant` label to the job and attempt counters; only where the number of tenants is bounded. */
   METRICS_TENANT_LABELS: bool(false),
+  /** Adds per-destination in-flight and waiting gauges (tenant and origin labels), for the 20 busiest destinations only. */
+  METRICS_DESTINATION_LABELS: bool(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ALLOW_PRIVATE_DESTINATIONS: bool(false),
   /** Comma-separated CIDRs that destinations may use even though they are private. */

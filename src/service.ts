@@ -114,6 +114,8 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
     store,
     clock,
     tenantLabels: config.METRICS_TENANT_LABELS,
+    destinations: () => engine.destinations(),
+    destinationLabels: config.METRICS_DESTINATION_LABELS,
   });
   attachEventLogger(events, logger);
   const housekeeper = new Housekeeper(store, clock, events, config.JOB_RETENTION_DAYS * 86_400_000);

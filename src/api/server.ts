@@ -6,6 +6,7 @@ import { jsonSchemaTransform, validatorCompiler } from 'fastify-type-provider-zo
 import type { ApiContext } from './context.js';
 import { clientErrorHandler, errorHandler, notFoundHandler } from './errors.js';
 import { registerJsonParser } from './json-body.js';
+import { destinationRoutes } from './routes/destinations.js';
 import { dlqRoutes } from './routes/dlq.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
@@ -77,6 +78,7 @@ export async function buildServer(ctx: ApiContext, opts: ServerOptions = {}): Pr
         tags: [
           { name: 'jobs', description: 'Create, read, cancel and retry jobs' },
           { name: 'dlq', description: 'The dead-letter queue' },
+          { name: 'destinations', description: 'Destinations: circuits, attempts in flight, jobs waiting' },
           { name: 'ops', description: 'Health and metrics' },
         ],
       },
@@ -86,6 +88,7 @@ export async function buildServer(ctx: ApiContext, opts: ServerOptions = {}): Pr
 
   jobRoutes(app, ctx);
   dlqRoutes(app, ctx);
+  destinationRoutes(app, ctx);
   healthRoutes(app, ctx);
   return app;
 }

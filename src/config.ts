@@ -87,6 +87,8 @@ export const configSchema = z.object({
   WORKER_CONCURRENCY: int(512, 1, 10_000),
   /** Attempts in flight at most per (tenant, destination origin); a job's rate_limit.max_in_flight overrides it. */
   DESTINATION_MAX_IN_FLIGHT: int(64, 1, 10_000),
+  /** Attempts in flight at most per tenant, all its destinations together: one tenant never holds the whole pool. */
+  TENANT_MAX_IN_FLIGHT: int(256, 1, 10_000),
   /** Consecutive "down" results (connect error, timeout, 5xx) that open a destination's circuit. */
   CIRCUIT_FAILURE_THRESHOLD: int(5, 1, 1000),
   /** How long an opened circuit waits before its first probe. */

@@ -88,6 +88,7 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
     capacity: config.QUEUE_CAPACITY,
     concurrency: config.WORKER_CONCURRENCY,
     destinationMaxInFlight: config.DESTINATION_MAX_IN_FLIGHT,
+    tenantMaxInFlight: config.TENANT_MAX_IN_FLIGHT,
     circuit: {
       failureThreshold: config.CIRCUIT_FAILURE_THRESHOLD,
       cooldownMs: config.CIRCUIT_COOLDOWN_MS,

@@ -52,6 +52,8 @@ export interface EngineOptions {
   concurrency: number;
   /** Attempts in flight per (tenant, destination origin) unless a job says otherwise (DESTINATION_MAX_IN_FLIGHT). */
   destinationMaxInFlight?: number;
+  /** Attempts in flight per tenant, all its destinations together (TENANT_MAX_IN_FLIGHT). */
+  tenantMaxInFlight?: number;
   circuit?: CircuitPolicy;
   leaseMs: number;
   pollIntervalMs: number;
@@ -113,6 +115,7 @@ export class Engine {
       claimBatch: opts.claimBatch ?? 1000,
       maxParkMs: opts.maxParkMs ?? 2000,
       destinationMaxInFlight: opts.destinationMaxInFlight ?? opts.concurrency,
+      tenantMaxInFlight: opts.tenantMaxInFlight ?? opts.concurrency,
       circuit: opts.circuit ?? DEFAULT_CIRCUIT,
     } as Required<Omit<EngineOptions, 'owner'>>;
     this.scheduler = new Scheduler(opts.clock, () => this.requestFill());
@@ -121,6 +124,7 @@ export class Engine {
     this.lanes = new Lanes({
       clock: opts.clock,
       defaultMaxInFlight: this.o.destinationMaxInFlight,
+      tenantMaxInFlight: this.o.tenantMaxInFlight,
       circuit: this.o.circuit,
       maxParkMs: this.o.maxParkMs,
       onReady: () => this.pump(),

@@ -16,7 +16,7 @@ import type { RateLimit } from '../domain/job.js';
 import { Circuit, verdictOf, type CircuitChange, type CircuitPolicy } from './circuit.js';
 import { Fifo } from './fifo.js';
 import type { Held } from './held.js';
-import { TokenBucket } from './rate-limiter.js';
+import { MAX_WAIT_MS, TokenBucket } from './rate-limiter.js';
 
 /** Weight of the newest attempt in the lane's average attempt duration. */
 const AVG_WEIGHT = 0.2;
@@ -56,22 +56,26 @@ export class Lane {
     return h.job.rate_limit?.max_in_flight ?? this.defaultMaxInFlight;
   }
 
-  /** How long a job joining now would wait, roughly (decides whether it waits in memory). */
-  estimateWaitMs(h: Held, now: number): number {
+  /**
+   * How long a job joining now would wait, roughly: `paced` for tokens and the circuit (exact
+   * enough to decide whether it waits in memory), `slots` for the jobs ahead of it to finish (from
+   * the lane's average attempt time, which a busy event loop inflates: shown, never acted on).
+   */
+  estimateWaitMs(h: Held, now: number): { paced: number; slots: number } {
     const ahead = this.waiting;
     const cap = this.capOf(h);
-    let est = 0;
+    let paced = 0;
     const limit = h.job.rate_limit;
     if (limit) {
       const free = this.bucket ? this.bucket.available(now) : limit.burst;
-      est = (Math.max(0, ahead + 1 - free) * 1000) / limit.rps;
+      paced = (Math.max(0, ahead + 1 - free) * 1000) / limit.rps;
     }
-    const queued = ahead + this.inFlight + 1 - cap;
-    if (queued > 0 && this.avgMs > 0) est = Math.max(est, Math.ceil(queued / cap) * this.avgMs);
     const c = this.circuit;
-    if (c.state === 'open') est = Math.max(est, c.openUntil - now);
-    else if (c.state === 'half_open' && c.probing) est = Math.max(est, this.avgMs);
-    return Math.ceil(est);
+    if (c.state === 'open') paced = Math.max(paced, c.openUntil - now);
+    else if (c.state === 'half_open' && c.probing) paced = Math.max(paced, this.avgMs);
+    const queued = ahead + this.inFlight + 1 - cap;
+    const slots = queued > 0 && this.avgMs > 0 ? Math.ceil(queued / cap) * this.avgMs : 0;
+    return { paced: Math.min(MAX_WAIT_MS, Math.ceil(paced)), slots: Math.min(MAX_WAIT_MS, Math.ceil(slots)) };
   }
 
   push(h: Held, now: number): void {

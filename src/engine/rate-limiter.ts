@@ -5,6 +5,9 @@
 
 import type { RateLimit } from '../domain/job.js';
 
+/** The longest wait a bucket answers (a day): finite, and well inside a timer's and a column's range. */
+export const MAX_WAIT_MS = 86_400_000;
+
 export function rateLimitKey(tenantId: string, url: string): string {
   return `${tenantId} ${new URL(url).origin}`;
 }
@@ -41,7 +44,8 @@ export class TokenBucket {
       this.tokens -= 1;
       return 0;
     }
-    return Math.max(1, Math.ceil(((1 - this.tokens) * 1000) / this.rps));
+    // a tiny rps must not make a wait no timer or store column can hold
+    return Math.min(MAX_WAIT_MS, Math.max(1, Math.ceil(((1 - this.tokens) * 1000) / this.rps)));
   }
 
   /** Tokens free now (fractional). */

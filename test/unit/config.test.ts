@@ -12,6 +12,7 @@ describe('configuration', () => {
     assert.equal(c.QUEUE_CAPACITY, 10000);
     assert.equal(c.WORKER_CONCURRENCY, 512);
     assert.equal(c.DESTINATION_MAX_IN_FLIGHT, 64);
+    assert.equal(c.TENANT_MAX_IN_FLIGHT, 256);
     assert.equal(c.CIRCUIT_FAILURE_THRESHOLD, 5);
     assert.equal(c.CIRCUIT_COOLDOWN_MS, 5000);
     assert.equal(c.CIRCUIT_COOLDOWN_MAX_MS, 300_000);

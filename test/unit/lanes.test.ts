@@ -73,6 +73,17 @@ describe('lanes', () => {
     assert.equal(order.length, 8);
   });
 
+  it('takes a tenant at its tenant cap out of turn until one of its attempts finishes', () => {
+    const { lanes, add, takeAll } = setup({ defaultMaxInFlight: 100, tenantMaxInFlight: 3 });
+    for (let i = 0; i < 10; i++) add('big', `http://d${i % 3}.test/x`);
+    const first = takeAll();
+    assert.equal(first.length, 3, 'the tenant cap');
+    const small = add('small', 'http://d0.test/x').h;
+    assert.deepEqual(takeAll(), [small], 'another tenant still gets a slot');
+    lanes.finished(first[0] as Held, OK, 5);
+    assert.equal(takeAll().length, 1, 'a finished attempt frees one of the tenant’s slots');
+  });
+
   it('paces by tokens without spending them on waiting jobs, and wakes when a token is due', () => {
     const { clock, add, takeAll, readyCount } = setup({ defaultMaxInFlight: 100 });
     for (let i = 0; i < 4; i++) add('a', 'http://r.test/x', { rate_limit: { rps: 10, burst: 2 } });
@@ -93,6 +104,14 @@ describe('lanes', () => {
     const { outcome } = add('a', 'http://r.test/x', { rate_limit: { rps: 1, burst: 1 } });
     assert.equal(outcome.kind, 'release');
     assert.equal(outcome.kind === 'release' && outcome.dueAt, 3000);
+  });
+
+  it('gives a job behind a tiny rate a finite due time', () => {
+    const { add } = setup();
+    add('a', 'http://r.test/x', { rate_limit: { rps: 1e-12, burst: 1 } });
+    const { outcome } = add('a', 'http://r.test/x', { rate_limit: { rps: 1e-12, burst: 1 } });
+    assert.equal(outcome.kind, 'release');
+    assert.ok(outcome.kind === 'release' && Number.isSafeInteger(outcome.dueAt), 'a due time the store can hold');
   });
 
   it('opens the circuit after consecutive failures: no attempt during the cool-down, one probe after it, then the backlog flows', () => {

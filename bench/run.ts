@@ -9,7 +9,8 @@
 //
 //   npm run bench                       full run (3 rounds, 1M-job backlog; ~15 minutes)
 //   npm run bench -- --quick            smoke run: tiny sizes, one round
-//   options: --rounds N --backlog-rounds N --jobs N --backlog N --only intake,delivery,e2e,paced,backlog
+//   npm run bench -- --only soak        the soak (default settings, failing receivers; 10 minutes): only when named
+//   options: --duration S --soak-rate R (soak) --rounds N --backlog-rounds N --jobs N --backlog N --only intake,delivery,e2e,paced,backlog
 //            --seconds S (intake) --warmup S --paced-rate R --paced-seconds S --connections N --concurrency N
 //            --sync FULL|NORMAL|name=MODE,... --env NAME=VALUE (to PulseGate, repeatable) --log-level L --no-bullmq --cpu-prof --no-build --results-dir DIR
 
@@ -31,8 +32,11 @@ import { delivery } from './scenarios/delivery.js';
 import { e2e } from './scenarios/e2e.js';
 import { intake } from './scenarios/intake.js';
 import { paced, pacedWarmupSeconds } from './scenarios/paced.js';
+import { soak } from './scenarios/soak.js';
 
-const SCENARIOS: Scenario[] = [intake, delivery, e2e, paced, backlog, batch];
+const SCENARIOS: Scenario[] = [intake, delivery, e2e, paced, backlog, batch, soak];
+/** Run only when named in --only: the soak takes 10 minutes by itself. */
+const ON_REQUEST: Scenario[] = [soak];
 const REDIS = { host: '127.0.0.1', port: 6379 };
 /** SQLITE_SYNCHRONOUS per scenario unless --sync says otherwise (FULL is the service's default). */
 const DEFAULT_SYNC: Record<string, 'FULL' | 'NORMAL'> = {};
@@ -49,6 +53,8 @@ function parseOptions(argv: string[]): Options {
       seconds: { type: 'string' },
       'paced-rate': { type: 'string' },
       'paced-seconds': { type: 'string' },
+      duration: { type: 'string' },
+      'soak-rate': { type: 'string' },
       warmup: { type: 'string' },
       connections: { type: 'string' },
       concurrency: { type: 'string' },
@@ -66,9 +72,9 @@ function parseOptions(argv: string[]): Options {
   });
   if (v.help) {
     console.log('usage: npm run bench -- [--quick] [--rounds N] [--backlog-rounds N] [--jobs N] [--backlog N] [--only a,b]\n' +
-      '  [--seconds S] [--warmup S] [--paced-rate R] [--paced-seconds S] [--connections N] [--concurrency N] [--sync FULL|NORMAL|name=MODE,...]\n' +
+      '  [--seconds S] [--warmup S] [--duration S] [--soak-rate R] [--paced-rate R] [--paced-seconds S] [--connections N] [--concurrency N] [--sync FULL|NORMAL|name=MODE,...]\n' +
       '  [--env NAME=VALUE]... [--log-level L] [--no-bullmq] [--cpu-prof] [--no-build] [--results-dir DIR]\n' +
-      `  scenarios: ${SCENARIOS.map((s) => s.name).join(', ')} (peer = e2e,paced,backlog,batch)`);
+      `  scenarios: ${SCENARIOS.map((s) => s.name).join(', ')} (peer = e2e,paced,backlog,batch; soak only when named)`);
     process.exit(0);
   }
   const int = (name: string, s: string | undefined, def: number, min = 1): number => {
@@ -106,6 +112,8 @@ function parseOptions(argv: string[]): Options {
     warmupSeconds: int('warmup', v.warmup, quick ? 0 : 2, 0),
     pacedRate: int('paced-rate', v['paced-rate'], quick ? 200 : 1000),
     pacedSeconds: int('paced-seconds', v['paced-seconds'], quick ? 2 : 10),
+    soakSeconds: int('duration', v.duration, quick ? 5 : 600),
+    soakRate: int('soak-rate', v['soak-rate'], quick ? 200 : 1000),
     connections: int('connections', v.connections, 64),
     concurrency: int('concurrency', v.concurrency, 64),
     sync,
@@ -167,6 +175,7 @@ function sizes(o: Options): Record<string, string> {
     e2e: `${o.jobs.toLocaleString('en-US')} jobs, ${o.connections} clients, ${o.concurrency} in flight`,
     paced: `${o.pacedRate.toLocaleString('en-US')} jobs/s for ${o.pacedSeconds} s after ${pacedWarmupSeconds(o.warmupSeconds, o.pacedRate)} s at the same rate`,
     backlog: `${o.backlog.toLocaleString('en-US')} jobs, ${o.connections} clients, ${o.backlogRounds} round(s)`,
+    soak: `${o.soakRate.toLocaleString('en-US')} jobs/s for ${o.soakSeconds} s, PulseGate with default settings (WORKER_CONCURRENCY not set)`,
   };
 }
 
@@ -215,7 +224,7 @@ async function main(): Promise<number> {
   });
 
   const settings: Omit<PulseGateSettings, 'SQLITE_SYNCHRONOUS'> = { WORKER_CONCURRENCY: o.concurrency, LOG_LEVEL: o.logLevel };
-  const selected = SCENARIOS.filter((s) => !o.only || o.only.includes(s.name));
+  const selected = SCENARIOS.filter((s) => (o.only ? o.only.includes(s.name) : !ON_REQUEST.includes(s)));
   const mach = machine();
   log(`${mach.cpu}, ${mach.cores} cores, ${mach.memory_gb} GB, Node ${mach.node}; ${o.quick ? 'quick' : 'full'} run, ${o.rounds} round(s)`);
 
@@ -337,7 +346,8 @@ async function main(): Promise<number> {
   }
   console.log(`\nfigures: ${relative(process.cwd(), jsonPath)}`);
 
-  if (!o.quick) {
+  // latest.md is the full comparison the README quotes: a run of on-request scenarios alone keeps it
+  if (!o.quick && !selected.every((s) => ON_REQUEST.includes(s))) {
     const md = [
       '<!-- written by `npm run bench`; do not edit by hand -->',
       `Measured ${finished.toISOString().slice(0, 10)} on ${mach.cpu}, ${mach.cores} cores, ${mach.memory_gb} GB RAM, Linux ${mach.kernel}, Node ${mach.node}, commit ${mach.commit}.`,

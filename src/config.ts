@@ -80,7 +80,21 @@ export const configSchema = z.object({
   /** SQLite's page cache for the connection, in MB (part of the process's RSS). */
   SQLITE_CACHE_MB: int(8, 1, 4096),
   QUEUE_CAPACITY: int(10000, 1, 1_000_000),
-  WORKER_CONCURRENCY: int(20, 1, 10_000),
+  /**
+   * Attempts in flight at once, all destinations together. Sized by Little's law for an I/O-bound
+   * dispatcher: rate × how long a slow receiver holds a slot (see README, "Sizing concurrency").
+   */
+  WORKER_CONCURRENCY: int(512, 1, 10_000),
+  /** Attempts in flight at most per (tenant, destination origin); a job's rate_limit.max_in_flight overrides it. */
+  DESTINATION_MAX_IN_FLIGHT: int(64, 1, 10_000),
+  /** Attempts in flight at most per tenant, all its destinations together: one tenant never holds the whole pool. */
+  TENANT_MAX_IN_FLIGHT: int(256, 1, 10_000),
+  /** Consecutive "down" results (connect error, timeout, 5xx) that open a destination's circuit. */
+  CIRCUIT_FAILURE_THRESHOLD: int(5, 1, 1000),
+  /** How long an opened circuit waits before its first probe. */
+  CIRCUIT_COOLDOWN_MS: int(5000, 10, 3_600_000),
+  /** The cool-down doubles after each failed probe, up to this. */
+  CIRCUIT_COOLDOWN_MAX_MS: int(300_000, 10, 86_400_000),
   SCHEDULER_POLL_INTERVAL_MS: int(5000, 10, 3_600_000),
   LEASE_MS: int(30000, 1000, 3_600_000),
   DEDUPE_WINDOW_SECONDS: int(3600, 0, 30 * 86400),
@@ -94,6 +108,8 @@ export const configSchema = z.object({
   REQUEST_TIMEOUT_MS: int(30000, 1000, 600_000),
   /** Adds a `tenant` label to the job and attempt counters; only where the number of tenants is bounded. */
   METRICS_TENANT_LABELS: bool(false),
+  /** Adds per-destination in-flight and waiting gauges (tenant and origin labels), for the 20 busiest destinations only. */
+  METRICS_DESTINATION_LABELS: bool(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ALLOW_PRIVATE_DESTINATIONS: bool(false),
   /** Comma-separated CIDRs that destinations may use even though they are private. */
@@ -181,6 +197,7 @@ function crossChecks(c: z.infer<typeof configSchema>): string[] {
         'give it a secret without one, or set SIGNING_SECRET for it to fall back on (deliveries are never sent unsigned)',
     );
   }
+  if (c.CIRCUIT_COOLDOWN_MAX_MS < c.CIRCUIT_COOLDOWN_MS) lines.push('CIRCUIT_COOLDOWN_MAX_MS: must be >= CIRCUIT_COOLDOWN_MS');
   if (c.AUTH_DISABLED && c.API_KEYS.length > 0) lines.push('AUTH_DISABLED: true contradicts API_KEYS; unset one of them');
   return lines;
 }

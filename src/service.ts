@@ -100,6 +100,13 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
     deliver: (req) => dispatcher.deliver(req),
     capacity: config.QUEUE_CAPACITY,
     concurrency: config.WORKER_CONCURRENCY,
+    destinationMaxInFlight: config.DESTINATION_MAX_IN_FLIGHT,
+    tenantMaxInFlight: config.TENANT_MAX_IN_FLIGHT,
+    circuit: {
+      failureThreshold: config.CIRCUIT_FAILURE_THRESHOLD,
+      cooldownMs: config.CIRCUIT_COOLDOWN_MS,
+      cooldownMaxMs: config.CIRCUIT_COOLDOWN_MAX_MS,
+    },
     leaseMs: config.LEASE_MS,
     pollIntervalMs: config.SCHEDULER_POLL_INTERVAL_MS,
     retryAfterMaxMs: config.RETRY_AFTER_MAX_SECONDS * 1000,
@@ -122,6 +129,8 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
     clock,
     tenantLabels: config.METRICS_TENANT_LABELS,
     signingExpiries: tenantSecretExpiries(secrets),
+    destinations: () => engine.destinations(),
+    destinationLabels: config.METRICS_DESTINATION_LABELS,
   });
   attachEventLogger(events, logger);
   // warned here at start too, not only when a delivery is signed, so a quiet tenant is not missed

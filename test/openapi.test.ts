@@ -34,6 +34,8 @@ const OPERATIONS = [
   'POST /v1/jobs/batch',
   'GET /v1/dlq',
   'POST /v1/dlq/retry',
+  'GET /v1/destinations',
+  'POST /v1/destinations/{id}/reset',
   'GET /healthz',
   'GET /readyz',
   'GET /metrics',

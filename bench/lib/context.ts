@@ -18,6 +18,9 @@ export interface Options {
   warmupSeconds: number;
   pacedRate: number;
   pacedSeconds: number;
+  /** The soak: how long it creates jobs, and how many per second. */
+  soakSeconds: number;
+  soakRate: number;
   /** Concurrent keep-alive clients of the load generator. */
   connections: number;
   /** Deliveries in flight: PulseGate's WORKER_CONCURRENCY, the BullMQ worker's, raw undici's. */

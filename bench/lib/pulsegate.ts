@@ -11,7 +11,8 @@ import { NODE_FLAGS } from '../../src/node-flags.js';
 
 export interface PulseGateSettings {
   SQLITE_SYNCHRONOUS: 'FULL' | 'NORMAL';
-  WORKER_CONCURRENCY: number;
+  /** Left to the service's default when absent. */
+  WORKER_CONCURRENCY?: number;
   LOG_LEVEL: string;
 }
 
@@ -47,7 +48,7 @@ export async function startPulseGate(
       DATABASE_PATH: dbPath,
       ALLOW_PRIVATE_DESTINATIONS: 'true',
       SQLITE_SYNCHRONOUS: settings.SQLITE_SYNCHRONOUS,
-      WORKER_CONCURRENCY: String(settings.WORKER_CONCURRENCY),
+      ...(settings.WORKER_CONCURRENCY === undefined ? {} : { WORKER_CONCURRENCY: String(settings.WORKER_CONCURRENCY) }),
       LOG_LEVEL: settings.LOG_LEVEL,
       ...o.env,
     },

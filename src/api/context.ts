@@ -1,6 +1,7 @@
 // What the routes are given: collaborators are passed in, never imported as singletons.
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
+import type { DestinationState } from '../engine/destinations.js';
 import type { Intake } from '../engine/intake.js';
 import type { EventBus } from '../observability/events.js';
 import type { Store } from '../store/store.js';
@@ -15,6 +16,8 @@ export interface EngineControl {
   readonly isRunning: boolean;
   notifyDue(at: number): void;
   forget(id: string): void;
+  destinations(tenantId?: string): DestinationState[];
+  resetDestination(key: string): DestinationState | null;
 }
 
 export interface MetricsEndpoint {

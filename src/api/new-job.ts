@@ -33,9 +33,11 @@ export function toNewJob(
   else if (body.delay_ms !== undefined) runAt = now + body.delay_ms;
   const destination = body.destination;
   const retry = body.retry ?? { max_attempts: 5, base_delay_ms: 1000, max_delay_ms: 30_000 };
-  const rateLimit = body.rate_limit
+  const rateLimit: NewJob['rate_limit'] = body.rate_limit
     ? { rps: body.rate_limit.rps, burst: body.rate_limit.burst ?? Math.max(1, Math.ceil(body.rate_limit.rps)) }
     : null;
+  // only when given, so the request hash of a job without it is what it always was
+  if (rateLimit && body.rate_limit?.max_in_flight !== undefined) rateLimit.max_in_flight = body.rate_limit.max_in_flight;
 
   let dedupeHash: string | null = null;
   if (s.dedupeWindowMs > 0) {

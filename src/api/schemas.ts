@@ -83,6 +83,13 @@ export const retrySchema = z
 export const rateLimitSchema = z.strictObject({
   rps: z.number().min(MIN_RPS).max(10_000).describe(`requests per second, ${MIN_RPS} (one per 1,000 s) to 10,000`),
   burst: z.number().int().min(1).max(100_000).optional(),
+  max_in_flight: z
+    .number()
+    .int()
+    .min(1)
+    .max(10_000)
+    .optional()
+    .describe('attempts in flight at most to this destination origin for this tenant (default DESTINATION_MAX_IN_FLIGHT)'),
 });
 
 const createJobFields = {
@@ -133,7 +140,7 @@ export const jobSchema = z.object({
     headers: z.record(z.string(), z.string()),
   }),
   retry: z.object({ max_attempts: z.number().int(), base_delay_ms: z.number().int(), max_delay_ms: z.number().int() }),
-  rate_limit: z.object({ rps: z.number(), burst: z.number().int() }).nullable(),
+  rate_limit: z.object({ rps: z.number(), burst: z.number().int(), max_in_flight: z.number().int().optional() }).nullable(),
   run_at: time,
   attempts: z.number().int(),
   next_attempt_at: time.nullable(),

@@ -11,6 +11,7 @@ import { registerJsonParser } from './json-body.js';
 import { batchRoutes } from './routes/batch.js';
 import { finishOpenApi } from './openapi-document.js';
 import { bulkRoutes } from './routes/bulk.js';
+import { destinationRoutes } from './routes/destinations.js';
 import { docsRoutes } from './routes/docs.js';
 import { dlqRoutes } from './routes/dlq.js';
 import { healthRoutes } from './routes/health.js';
@@ -84,6 +85,7 @@ export async function buildServer(ctx: ApiContext, opts: ServerOptions = {}): Pr
       tags: [
         { name: 'jobs', description: 'Create, read, cancel and retry jobs' },
         { name: 'dlq', description: 'The dead-letter queue' },
+        { name: 'destinations', description: 'Destinations: circuits, attempts in flight, jobs waiting' },
         { name: 'ops', description: 'Health and metrics' },
       ],
     },
@@ -96,6 +98,7 @@ export async function buildServer(ctx: ApiContext, opts: ServerOptions = {}): Pr
   await registerConsole(app);
   dlqRoutes(app, ctx);
   bulkRoutes(app, ctx);
+  destinationRoutes(app, ctx);
   healthRoutes(app, ctx);
   await docsRoutes(app);
   return app;

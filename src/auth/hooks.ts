@@ -19,6 +19,7 @@
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../api/errors.js';
+import { destinationKey } from '../engine/destinations.js';
 import type { Store } from '../store/store.js';
 import type { Authenticator } from './authenticator.js';
 import type { Principal } from './keys.js';
@@ -29,7 +30,7 @@ export const OPEN_ROUTES: ReadonlySet<string> = new Set(['/healthz', '/readyz', 
 const REALM = 'Bearer realm="pulsegate"';
 const ANONYMOUS: Principal = { kind: 'admin', key_id: 'none' };
 
-type TenantRule = 'body' | 'batch' | 'query' | 'job' | 'filter';
+type TenantRule = 'body' | 'batch' | 'query' | 'job' | 'filter' | 'destination';
 const RULES: ReadonlyMap<string, TenantRule> = new Map([
   ['POST /v1/jobs', 'body'],
   ['POST /v1/jobs/batch', 'batch'],
@@ -41,6 +42,8 @@ const RULES: ReadonlyMap<string, TenantRule> = new Map([
   ['POST /v1/jobs/:id/retry', 'job'],
   ['POST /v1/dlq/retry', 'filter'],
   ['POST /v1/jobs/cancel', 'filter'],
+  ['GET /v1/destinations', 'query'],
+  ['POST /v1/destinations/:id/reset', 'destination'],
 ]);
 
 export interface AuthHooksOptions {
@@ -131,6 +134,12 @@ export function registerAuthHooks(app: FastifyInstance, opts: AuthHooksOptions):
         const { id } = req.params as { id: string };
         const job = await store.getJob(id);
         if (job && job.tenant_id !== tenant) throw new ApiError(404, 'not_found', 'job not found');
+        return;
+      }
+      case 'destination': {
+        // the id carries its tenant (see engine/destinations.ts): another tenant's reads as unknown
+        const key = destinationKey((req.params as { id: string }).id);
+        if (key === null || !key.startsWith(`${tenant} `)) throw new ApiError(404, 'not_found', 'destination not found');
         return;
       }
       case undefined:

@@ -172,6 +172,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/destinations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List destinations: circuit state, attempts in flight, jobs waiting, last error */
+        get: operations["listDestinations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/destinations/{id}/reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Close a destination's circuit by hand: its waiting jobs flow again at once */
+        post: operations["resetDestination"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -395,6 +429,8 @@ export interface components {
                 /** @description requests per second, 0.001 (one per 1,000 s) to 10,000 */
                 rps: number;
                 burst?: number;
+                /** @description attempts in flight at most to this destination origin for this tenant (default DESTINATION_MAX_IN_FLIGHT) */
+                max_in_flight?: number;
             } | null;
             /** Format: date-time */
             run_at?: string;
@@ -433,6 +469,7 @@ export interface components {
             rate_limit: {
                 rps: number;
                 burst: number;
+                max_in_flight?: number;
             } | null;
             /**
              * Format: date-time
@@ -1394,6 +1431,224 @@ export interface operations {
             };
             /** @description A well-formed body that breaks a rule: every bad field is named in `details.fields` (`validation_failed`, `idempotency_key_reused`, `destination_not_allowed`). */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected failure (`internal`). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listDestinations: {
+        parameters: {
+            query?: {
+                tenant_id?: string;
+                /** @description only destinations whose circuit is in this state */
+                circuit?: "closed" | "open" | "half_open";
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            /** @description opaque; names this (tenant, origin) in POST /v1/destinations/{id}/reset */
+                            id: string;
+                            tenant_id: string;
+                            /** @description scheme://host[:port] of the destination URLs */
+                            origin: string;
+                            circuit: {
+                                /** @enum {string} */
+                                state: "closed" | "open" | "half_open";
+                                /** @description connect errors, timeouts and 5xx in a row */
+                                consecutive_failures: number;
+                                /** @description when an open circuit lets its next probe attempt out */
+                                probe_at: string | null;
+                            };
+                            in_flight: number;
+                            /** @description jobs waiting in memory for a slot, a token or the circuit (more may wait in the store) */
+                            waiting: number;
+                            max_in_flight: number;
+                            rate_limit: {
+                                rps: number;
+                                burst: number;
+                                max_in_flight?: number;
+                            } | null;
+                            last_error: string | null;
+                            last_error_at: string | null;
+                        }[];
+                    };
+                };
+            };
+            /** @description Malformed request: not JSON, not an object, or a bad query, header or path parameter (`validation_failed`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The API key may not act for this tenant, or the route needs an admin key (`forbidden`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request took longer than REQUEST_TIMEOUT_MS to arrive (`request_timeout`). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected failure (`internal`). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    resetDestination: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description opaque; names this (tenant, origin) in POST /v1/destinations/{id}/reset */
+                        id: string;
+                        tenant_id: string;
+                        /** @description scheme://host[:port] of the destination URLs */
+                        origin: string;
+                        circuit: {
+                            /** @enum {string} */
+                            state: "closed" | "open" | "half_open";
+                            /** @description connect errors, timeouts and 5xx in a row */
+                            consecutive_failures: number;
+                            /** @description when an open circuit lets its next probe attempt out */
+                            probe_at: string | null;
+                        };
+                        in_flight: number;
+                        /** @description jobs waiting in memory for a slot, a token or the circuit (more may wait in the store) */
+                        waiting: number;
+                        max_in_flight: number;
+                        rate_limit: {
+                            rps: number;
+                            burst: number;
+                            max_in_flight?: number;
+                        } | null;
+                        last_error: string | null;
+                        last_error_at: string | null;
+                    };
+                };
+            };
+            /** @description Malformed request: not JSON, not an object, or a bad query, header or path parameter (`validation_failed`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid API key (`unauthorized`). */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The API key may not act for this tenant, or the route needs an admin key (`forbidden`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such job, or a job of another tenant (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request took longer than REQUEST_TIMEOUT_MS to arrive (`request_timeout`). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body or payload is too large (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not application/json (`unsupported_media_type`). */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

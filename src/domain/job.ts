@@ -45,6 +45,8 @@ export interface RetrySettings {
 export interface RateLimit {
   rps: number;
   burst: number;
+  /** Attempts in flight at most for this job's (tenant, origin); DESTINATION_MAX_IN_FLIGHT when absent. */
+  max_in_flight?: number;
 }
 
 /** A job as stored. Times are epoch milliseconds; the API renders them as RFC 3339. */

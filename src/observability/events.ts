@@ -3,6 +3,7 @@
 
 import type { AttemptOutcome, ErrorKind } from '../domain/attempt.js';
 import type { JobStatus } from '../domain/job.js';
+import type { CircuitState } from '../engine/circuit.js';
 
 export type PulseEvent =
   | { type: 'job.created'; job_id: string; tenant_id: string; status: JobStatus; run_at: number }
@@ -30,6 +31,18 @@ export type PulseEvent =
       next_attempt_at: number | null;
     }
   | { type: 'job.status'; job_id: string; tenant_id: string; from: JobStatus | null; to: JobStatus; reason: string }
+  | {
+      type: 'circuit.changed';
+      tenant_id: string;
+      origin: string;
+      from: CircuitState;
+      to: CircuitState;
+      /** Consecutive "down" results when it changed. */
+      failures: number;
+      /** When an opened circuit lets its probe out. */
+      probe_at: number | null;
+      last_error: string | null;
+    }
   | { type: 'ratelimit.wait'; tenant_id: string; wait_ms: number; released: boolean }
   | { type: 'store.write'; op: string; count: number; duration_ms: number }
   | { type: 'store.error'; op: string; error: string }

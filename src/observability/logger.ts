@@ -9,7 +9,8 @@
 //
 // Levels (LOG_LEVEL picks the threshold):
 //   info   attempt.finished (one line per attempt: it carries the job's new status), jobs.pruned
-//   warn   an attempt that moved its job to failed (the dead-letter queue); leases.recovered
+//   warn   an attempt that moved its job to failed (the dead-letter queue); leases.recovered; a
+//          destination's circuit opening (one line per circuit change: info when it half-opens or closes)
 //   error  store.error
 //   debug  job.created, job.idempotent_replay, job.deduplicated, attempt.started, ratelimit.wait,
 //          job.status changes other than an attempt's (an attempt's is already on its line)
@@ -148,6 +149,22 @@ export function attachEventLogger(events: EventBus, logger: Logger): () => void 
           );
         }
         break;
+      case 'circuit.changed': {
+        const fields = {
+          event: e.type,
+          tenant_id: e.tenant_id,
+          origin: e.origin,
+          from: e.from,
+          to: e.to,
+          consecutive_failures: e.failures,
+          probe_at: e.probe_at === null ? null : new Date(e.probe_at).toISOString(),
+          last_error: e.last_error,
+        };
+        if (e.to === 'open') logger.warn(fields, 'circuit opened: jobs to this destination wait, without attempts, until a probe succeeds');
+        else if (e.to === 'half_open') logger.info(fields, 'circuit half-open: one probe attempt goes out');
+        else logger.info(fields, 'circuit closed: jobs to this destination flow again');
+        break;
+      }
       case 'ratelimit.wait':
         if (logger.isLevelEnabled('debug')) {
           logger.debug(

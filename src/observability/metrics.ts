@@ -15,6 +15,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type LabelV
 import type { Clock } from '../clock.js';
 import { ATTEMPT_OUTCOMES, ERROR_KINDS, type AttemptOutcome, type ErrorKind } from '../domain/attempt.js';
 import { JOB_STATUSES, type JobStatus } from '../domain/job.js';
+import type { DestinationState } from '../engine/destinations.js';
 import type { EngineStats } from '../engine/engine.js';
 import type { Store } from '../store/store.js';
 import { VERSION } from '../version.js';
@@ -23,6 +24,8 @@ import type { EventBus } from './events.js';
 export interface MetricsSources {
   events: EventBus;
   engineStats: () => EngineStats;
+  /** The engine's destination lanes, read when scraped. */
+  destinations?: () => DestinationState[];
   store: Pick<Store, 'countByStatus'>;
   clock: Clock;
 }
@@ -38,6 +41,11 @@ export interface MetricsOptions extends MetricsSources {
    * such tenant (bounded by the configuration, not by traffic) to alert on before it happens.
    */
   signingExpiries?: ReadonlyMap<string, number>;
+  /**
+   * Adds per-destination gauges (in flight, waiting) labelled tenant and origin, for the
+   * DESTINATION_LABELS_TOP busiest destinations only, so the series stay bounded. Off by default.
+   */
+  destinationLabels?: boolean;
   /** How old the cached store counts (pulsegate_jobs_by_status) may get before a scrape refreshes them. */
   statusCountsMaxAgeMs?: number;
 }
@@ -58,6 +66,9 @@ const STORE_WRITE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.
 
 /** The store operations the engine and intake report (store.write / store.error `op`), shown at 0 from the start. */
 const KNOWN_STORE_OPS = ['create', 'claim', 'release', 'poll', 'renew', 'engine.write', 'prune', 'count_by_status'];
+
+/** With destination labels on, the per-destination gauges cover this many of the busiest. */
+export const DESTINATION_LABELS_TOP = 20;
 
 /** error_kind label value for an attempt without an error. */
 const NO_ERROR = 'none';
@@ -87,7 +98,7 @@ export function createMetrics(o: MetricsOptions): Metrics {
     });
   engineGauge('pulsegate_queue_depth', 'Jobs waiting in the memory queue (queued, parked for a rate-limit token, or held until their run_at)', (s) => s.queued);
   engineGauge('pulsegate_queue_ahead', 'Jobs in the memory queue held until their run_at (created here, due within 2 s)', (s) => s.ahead);
-  engineGauge('pulsegate_queue_parked', 'Jobs in the memory queue parked until their destination has a rate-limit token', (s) => s.parked);
+  engineGauge('pulsegate_queue_parked', 'Jobs in the memory queue waiting in their destination lane (for a worker, an in-flight slot, a rate-limit token or a circuit)', (s) => s.parked);
   engineGauge('pulsegate_queue_capacity', 'Most jobs the memory queue holds (QUEUE_CAPACITY)', (s) => s.capacity);
   engineGauge('pulsegate_jobs_in_flight', 'Delivery attempts in flight', (s) => s.inFlight);
   engineGauge('pulsegate_worker_concurrency', 'Most attempts in flight at once (WORKER_CONCURRENCY)', (s) => s.concurrency);
@@ -103,6 +114,43 @@ export function createMetrics(o: MetricsOptions): Metrics {
         for (const [tenant, at] of expiries) this.set({ tenant }, Math.floor(at / 1000));
       },
     });
+  }
+
+  // ── destinations (lanes): circuits, and per destination only when asked for ──
+  const destinations = o.destinations ?? (() => []);
+  new Gauge({
+    name: 'pulsegate_circuits_open',
+    help: 'Destination lanes whose circuit is not closed (open or half_open): their jobs wait without attempts',
+    registers: [registry],
+    collect() {
+      this.set(destinations().filter((d) => d.circuit !== 'closed').length);
+    },
+  });
+  const circuitChanges = new Counter({
+    name: 'pulsegate_circuit_transitions_total',
+    help: 'Circuit state changes of destinations, by the state entered',
+    labelNames: ['to'],
+    registers: [registry],
+  });
+  for (const to of ['open', 'half_open', 'closed']) circuitChanges.inc({ to }, 0);
+  if (o.destinationLabels === true) {
+    const top = () =>
+      destinations()
+        .sort((a, b) => b.in_flight + b.waiting - (a.in_flight + a.waiting))
+        .slice(0, DESTINATION_LABELS_TOP);
+    const perDestination = (name: string, help: string, read: (d: DestinationState) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['tenant', 'origin'],
+        registers: [registry],
+        collect() {
+          this.reset();
+          for (const d of top()) this.set({ tenant: d.tenant_id, origin: d.origin }, read(d));
+        },
+      });
+    perDestination('pulsegate_destination_in_flight', `Attempts in flight per destination (the ${DESTINATION_LABELS_TOP} busiest)`, (d) => d.in_flight);
+    perDestination('pulsegate_destination_waiting', `Jobs waiting in memory per destination (the ${DESTINATION_LABELS_TOP} busiest)`, (d) => d.waiting);
   }
 
   // ── jobs in the store, by status: cached (see the top of this file) ──
@@ -277,6 +325,9 @@ export function createMetrics(o: MetricsOptions): Metrics {
         else if (e.next_status === 'success' || e.next_status === 'failed') inc(completed, completedLabels[e.next_status], e.tenant_id);
         break;
       }
+      case 'circuit.changed':
+        circuitChanges.inc({ to: e.to });
+        break;
       case 'ratelimit.wait':
         inc(rateWaits, null, e.tenant_id);
         if (e.released) inc(rateReleased, null, e.tenant_id);

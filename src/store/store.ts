@@ -127,8 +127,11 @@ export interface Store {
 
   // ── dispatch ─────────────────────────────────────────────────────────────────────────────────
   /**
-   * Claims up to `limit` waiting jobs whose due_at <= now and that no one holds, oldest due first,
-   * in one statement: sets lease_owner = owner, lease_expires_at = now + leaseMs, and a scheduled job
+   * Claims up to `limit` waiting jobs whose due_at <= now and that no one holds, in one transaction.
+   * Tenants take turns: when several tenants have due jobs, each gets a share of the limit (its
+   * oldest due first), starting after the tenant the previous claim ended with; what is left goes
+   * oldest due first. One tenant's backlog never crowds another tenant's due job out of a claim.
+   * It sets lease_owner = owner, lease_expires_at = now + leaseMs, and a scheduled job
    * becomes queued. Returns them.
    */
   claimDue(owner: string, now: number, leaseMs: number, limit: number): Promise<ClaimedJob[]>;

@@ -123,4 +123,102 @@ describe('crash safety', () => {
       await slow.close();
     }
   });
+
+  it('on SIGTERM with attempts outlasting SHUTDOWN_TIMEOUT_MS: abandons them, exits 0, and the next start delivers them again', async () => {
+    // the first attempt of each job hangs; later ones are answered
+    const firstSeen = new Set<string>();
+    const stuck = await startReceiver(async (req, res) => {
+      const id = String(req.headers['webhook-id']);
+      if (!firstSeen.has(id)) {
+        firstSeen.add(id);
+        return; // never answered: the drain gives up on it
+      }
+      res.writeHead(200);
+      res.end();
+    });
+    const env = { DATABASE_PATH: join(dir, 'drain.db'), SHUTDOWN_TIMEOUT_MS: '300' };
+    try {
+      const svc = await spawnService(env);
+      const ids = await createMany(svc.url, stuck.url, 3, 'drain');
+      await eventually(async () => stuck.requests.length >= 3, 5000, 5);
+      svc.child.kill('SIGTERM');
+      const { code } = await svc.exited;
+      assert.equal(code, 0, 'clean exit even with attempts still out');
+      const drained = svc.logs.find((l) => l.msg === 'drained') as { abandoned: number; released: number } | undefined;
+      assert.equal(drained?.abandoned, 3, 'the three hung attempts were abandoned at the timeout');
+
+      const again = await spawnService(env);
+      try {
+        await eventually(async () => {
+          const res = await fetch(`${again.url}/v1/jobs?tenant_id=demo&status=success&limit=100`);
+          const page = (await res.json()) as { data: { id: string; attempts: number }[] };
+          return ids.every((id) => page.data.some((j) => j.id === id));
+        }, 15_000, 50);
+        for (const id of ids) {
+          assert.equal(stuck.requests.filter((r) => r.headers['webhook-id'] === id).length, 2, 'delivered again after the restart');
+          const attempts = (await (await fetch(`${again.url}/v1/jobs/${id}/attempts`)).json()) as { data: unknown[] };
+          assert.equal(attempts.data.length, 1, 'an abandoned attempt leaves no result: only the one that succeeded is recorded');
+        }
+      } finally {
+        again.child.kill('SIGTERM');
+        await again.exited;
+      }
+    } finally {
+      await stuck.close();
+    }
+  });
+
+  it('keeps every 201 across a SIGKILL during concurrent creates: each job is there and its Idempotency-Key still replays', async () => {
+    const env = { DATABASE_PATH: join(dir, 'creates.db'), SQLITE_SYNCHRONOUS: 'FULL' };
+    const svc = await spawnService(env);
+    const acked = new Map<string, string>(); // idempotency key -> job id
+    let stop = false;
+    const clients = Array.from({ length: 16 }, async (_, c) => {
+      for (let i = 0; !stop && i < 2000; i++) {
+        const key = `k-${c}-${i}`;
+        try {
+          const res = await fetch(`${svc.url}/v1/jobs`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'idempotency-key': key },
+            body: JSON.stringify(jobBody('http://127.0.0.1:9/never', { payload: { c, i }, delay_ms: 3_600_000 })),
+          });
+          if (res.status === 201) acked.set(key, ((await res.json()) as { id: string }).id);
+        } catch {
+          return; // the process is gone
+        }
+      }
+    });
+    await eventually(async () => acked.size >= 300, 15_000, 5);
+    svc.child.kill('SIGKILL');
+    stop = true;
+    await Promise.all(clients);
+    await svc.exited;
+
+    const again = await spawnService(env);
+    try {
+      for (const [key, id] of acked) {
+        const got = await fetch(`${again.url}/v1/jobs/${id}`);
+        assert.equal(got.status, 200, `acknowledged job ${id} survived`);
+        const [c, i] = key.split('-').slice(1).map(Number);
+        const replay = await fetch(`${again.url}/v1/jobs`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'idempotency-key': key },
+          body: JSON.stringify(jobBody('http://127.0.0.1:9/never', { payload: { c, i }, delay_ms: 3_600_000 })),
+        });
+        assert.equal(replay.status, 200, 'replayed, not created again');
+        assert.equal(((await replay.json()) as { id: string }).id, id);
+        // the same content without the key is deduplicated to it as well
+        const dup = await fetch(`${again.url}/v1/jobs`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(jobBody('http://127.0.0.1:9/never', { payload: { c, i }, delay_ms: 3_600_000 })),
+        });
+        assert.equal(dup.status, 200);
+        assert.equal(dup.headers.get('deduplicated'), 'true');
+      }
+    } finally {
+      again.child.kill('SIGTERM');
+      await again.exited;
+    }
+  });
 });

@@ -23,7 +23,8 @@ describe('delivery outcomes', () => {
       res.writeHead(code, { 'content-type': 'text/plain' });
       res.end(`answer ${code}`);
     });
-    svc = await startTestService();
+    // every job here goes to one receiver that fails on purpose: the circuit (tested in circuit tests) stays out of the way
+    svc = await startTestService({ CIRCUIT_FAILURE_THRESHOLD: '1000' });
   });
   after(async () => {
     await svc.cleanup();

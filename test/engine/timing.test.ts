@@ -47,7 +47,12 @@ describe('timing with a fake clock', () => {
         res.writeHead(429, { 'retry-after': '120' });
         res.end();
       } else if (req.url.startsWith('/unavailable-date')) {
-        res.writeHead(503, { 'retry-after': new Date(Date.now() + 7_200_000).toUTCString() });
+        // an HTTP date from the service's clock (the fake one): a date from the real clock would
+        // be months away from it and hit the cap whatever the receiver asked for
+        res.writeHead(503, { 'retry-after': new Date(clock.now() + 7_200_000).toUTCString() });
+        res.end();
+      } else if (req.url.startsWith('/unavailable-soon')) {
+        res.writeHead(503, { 'retry-after': new Date(clock.now() + 600_000).toUTCString() });
         res.end();
       } else {
         res.writeHead(200);
@@ -167,6 +172,20 @@ describe('timing with a fake clock', () => {
     const j = await waitForStatus(svc, job.id, 'retrying', 3000);
     // the date asks for ~2 h; the default cap is 3600 s
     assert.equal(Date.parse(j.next_attempt_at as string), t0 + 3_600_000);
+  });
+
+  it('honours Retry-After as an HTTP date below the cap, to the millisecond', async () => {
+    // HTTP dates have whole seconds: start on one, so the date the receiver sends is exact
+    clock.set(Math.ceil(clock.now() / 1000) * 1000 + 1000);
+    const t0 = clock.now();
+    const job = await createJob(svc, jobBody(`${rx.url}/unavailable-soon`, { retry: { max_attempts: 2, base_delay_ms: 10 } }));
+    const j = await waitForStatus(svc, job.id, 'retrying', 3000);
+    assert.equal(Date.parse(j.next_attempt_at as string), t0 + 600_000);
+    clock.advance(599_999);
+    await sleep(100);
+    assert.equal(hits(job.id), 1, 'not a millisecond early');
+    clock.advance(1);
+    await eventually(async () => hits(job.id) === 2, 3000);
   });
 });
 

@@ -484,6 +484,24 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         assert.deepEqual(ids(rest), [late.id]);
       });
 
+      it('shares a claim between tenants: a backlog of one does not crowd out another tenant’s later job', async () => {
+        const now = clock.now();
+        for (let i = 0; i < 20; i++) await create({ tenant_id: 'big', run_at: now - 10 * SECOND + i });
+        const small = await create({ tenant_id: 'small', run_at: now });
+        const first = await store.claimDue('w1', now, LEASE_MS, 4);
+        assert.equal(first.length, 4);
+        assert.ok(ids(first).includes(small.id), 'the small tenant gets its share of the first claim');
+        assert.equal(first.filter((j) => j.tenant_id === 'big').length, 3, 'the rest of the claim goes to the others');
+      });
+
+      it('takes tenants in turn from one claim to the next', async () => {
+        const now = clock.now();
+        for (const t of ['a', 'b', 'c']) for (let i = 0; i < 3; i++) await create({ tenant_id: t, run_at: now - SECOND });
+        const order: string[] = [];
+        for (let i = 0; i < 6; i++) order.push(...(await store.claimDue('w1', now, LEASE_MS, 1)).map((j) => j.tenant_id));
+        assert.deepEqual(order, ['a', 'b', 'c', 'a', 'b', 'c']);
+      });
+
       it('claims nothing with a limit below 1', async () => {
         await create();
         assert.deepEqual(await store.claimDue('w1', clock.now(), LEASE_MS, 0), []);

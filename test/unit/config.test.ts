@@ -10,7 +10,12 @@ describe('configuration', () => {
     assert.equal(c.HOST, '127.0.0.1');
     assert.equal(c.DATABASE_PATH, './pulsegate.db');
     assert.equal(c.QUEUE_CAPACITY, 10000);
-    assert.equal(c.WORKER_CONCURRENCY, 20);
+    assert.equal(c.WORKER_CONCURRENCY, 512);
+    assert.equal(c.DESTINATION_MAX_IN_FLIGHT, 64);
+    assert.equal(c.TENANT_MAX_IN_FLIGHT, 256);
+    assert.equal(c.CIRCUIT_FAILURE_THRESHOLD, 5);
+    assert.equal(c.CIRCUIT_COOLDOWN_MS, 5000);
+    assert.equal(c.CIRCUIT_COOLDOWN_MAX_MS, 300_000);
     assert.equal(c.SCHEDULER_POLL_INTERVAL_MS, 5000);
     assert.equal(c.DEDUPE_WINDOW_SECONDS, 3600);
     assert.equal(c.IDEMPOTENCY_TTL_SECONDS, 86400);

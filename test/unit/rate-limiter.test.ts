@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { RateLimiter, rateLimitKey } from '../../src/engine/rate-limiter.js';
+import { MAX_WAIT_MS, RateLimiter, rateLimitKey } from '../../src/engine/rate-limiter.js';
 
 describe('rate limiter', () => {
   it('lets a burst through, then answers how long until the next token', () => {
@@ -46,5 +46,13 @@ describe('rate limiter', () => {
     assert.equal(rateLimitKey('t', 'https://a.example/x?y'), rateLimitKey('t', 'https://a.example/z'));
     assert.notEqual(rateLimitKey('t', 'https://a.example/'), rateLimitKey('u', 'https://a.example/'));
     assert.notEqual(rateLimitKey('t', 'https://a.example/'), rateLimitKey('t', 'https://a.example:8443/'));
+  });
+
+  it('answers a finite wait however small the rate', () => {
+    const rl = new RateLimiter();
+    const lim = { rps: 1e-300, burst: 1 };
+    assert.equal(rl.take('k', lim, 0), 0);
+    const wait = rl.take('k', lim, 0);
+    assert.ok(Number.isFinite(wait) && wait <= MAX_WAIT_MS, String(wait));
   });
 });

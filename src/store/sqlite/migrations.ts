@@ -147,6 +147,19 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX bulk_operations_expiry ON bulk_operations (expires_at);
     `,
   },
+  {
+    version: 5,
+    name: 'lanes: per-job in-flight cap, fair claims between tenants',
+    sql: `
+      -- rate_limit.max_in_flight; NULL: DESTINATION_MAX_IN_FLIGHT applies.
+      ALTER TABLE jobs ADD COLUMN rate_limit_max_in_flight INTEGER;
+      -- claimDue serves tenants in turn: finds the tenants with due jobs (one seek each) and claims
+      -- a share per tenant. Covers waiting jobs no one holds, like jobs_claim: jobs claimed at
+      -- insert never enter it.
+      CREATE INDEX jobs_claim_tenant ON jobs (tenant_id, due_at, id)
+        WHERE status IN ('scheduled','queued','retrying') AND lease_owner IS NULL;
+    `,
+  },
 ];
 
 /** Applies every migration newer than the database, in order. Returns the versions applied. */

@@ -20,6 +20,7 @@ export interface JobRow {
   retry_max_delay_ms: number;
   rate_limit_rps: number | null;
   rate_limit_burst: number | null;
+  rate_limit_max_in_flight: number | null;
   run_at: number;
   due_at: number;
   attempts: number;
@@ -77,7 +78,9 @@ export function rowToJob(r: JobRow): Job {
     rate_limit:
       r.rate_limit_rps === null || r.rate_limit_burst === null
         ? null
-        : { rps: r.rate_limit_rps, burst: r.rate_limit_burst },
+        : r.rate_limit_max_in_flight === null
+          ? { rps: r.rate_limit_rps, burst: r.rate_limit_burst }
+          : { rps: r.rate_limit_rps, burst: r.rate_limit_burst, max_in_flight: r.rate_limit_max_in_flight },
     run_at: r.run_at,
     attempts: r.attempts,
     next_attempt_at: r.next_attempt_at,
@@ -113,6 +116,7 @@ export function jobInsertParams(j: NewJob, status: JobStatus, now: number): Reco
     retry_max_delay_ms: j.retry.max_delay_ms,
     rate_limit_rps: j.rate_limit?.rps ?? null,
     rate_limit_burst: j.rate_limit?.burst ?? null,
+    rate_limit_max_in_flight: j.rate_limit?.max_in_flight ?? null,
     run_at: j.run_at,
     due_at: j.run_at,
     lease_owner: j.lease?.owner ?? null,

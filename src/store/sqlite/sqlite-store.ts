@@ -66,6 +66,10 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
 // for `status IN (...)` and then sorts every waiting job; INDEXED BY also fails loudly at prepare
 // time if a predicate ever drifts from its index.
 const WAITING = `status IN ('scheduled','queued','retrying')`;
+/** A fair claim visits at most this many tenants (one index seek each) ... */
+const FAIR_TENANTS_VISITED = 256;
+/** ... and shares a claim between at most this many tenants with due jobs; the next claim goes on from there. */
+const FAIR_TENANTS_CLAIMED = 64;
 const TERMINAL = `status IN ('success','failed','cancelled')`;
 // A result applies while its dispatcher still holds the job and nobody ended it meanwhile. The
 // job need not be marked running: the engine marks only attempts that outlast a short grace.
@@ -89,6 +93,8 @@ interface Statements {
   listAttempts: Stmt<[string], AttemptRow>;
   countByStatus: Stmt<[], { status: JobStatus; n: number }>;
   claim: Stmt<Named, JobRow>;
+  claimTenant: Stmt<Named, JobRow>;
+  nextWaitingTenant: Stmt<Named, { tenant_id: string; due_at: number }>;
   nextDueAt: Stmt<[], number>;
   markRunning: Stmt<Named>;
   insertAttempt: Stmt<Named>;
@@ -122,6 +128,9 @@ export class SqliteStore implements Store {
   private readonly completeTx: (completions: AttemptCompletion[], now: number) => void;
   private readonly markRunningTx: (ids: string[], owner: string, now: number) => void;
   private readonly releaseTx: (ids: string[], owner: string, now: number, dueAt: number | null) => void;
+  private readonly claimFairTx: (params: Named, tenants: string[]) => JobRow[];
+  /** The tenant the last fair claim ended with; the next one starts after it. */
+  private tenantCursor = '';
   private readonly commandTx: (stmt: Stmt<Named, JobRow>, id: string, now: number) => CommandResult;
   private readonly pruneKeysTx: (now: number) => number;
   private readonly walSync: WalSync | null;
@@ -179,6 +188,20 @@ export class SqliteStore implements Store {
     this.releaseTx = immediate((ids: string[], owner: string, now: number, dueAt: number | null) => {
       const s = this.q;
       for (const id of ids) s.release.run({ id, owner, now, due_at: dueAt });
+    });
+    // A share of the claim per tenant with due jobs, then the oldest due of anyone for what is left.
+    this.claimFairTx = immediate((params: Named, tenants: string[]): JobRow[] => {
+      const s = this.q;
+      const limit = params.limit as number;
+      const share = Math.max(1, Math.ceil(limit / tenants.length));
+      const rows: JobRow[] = [];
+      for (const tenant of tenants) {
+        if (rows.length >= limit) break;
+        rows.push(...s.claimTenant.all({ ...params, tenant, limit: Math.min(share, limit - rows.length) }));
+        this.tenantCursor = tenant;
+      }
+      if (rows.length < limit) rows.push(...s.claim.all({ ...params, limit: limit - rows.length }));
+      return rows;
     });
     this.commandTx = immediate((stmt: Stmt<Named, JobRow>, id: string, now: number): CommandResult => {
       const changed = stmt.get({ id, now });
@@ -379,10 +402,35 @@ export class SqliteStore implements Store {
 
   async claimDue(owner: string, now: number, leaseMs: number, limit: number): Promise<ClaimedJob[]> {
     if (limit < 1) return [];
-    const rows = this.q.claim.all({ owner, now, lease_expires_at: now + leaseMs, limit });
+    const params = { owner, now, lease_expires_at: now + leaseMs, limit };
+    const tenants = this.dueTenants(now);
+    const rows = tenants.length < 2 ? this.q.claim.all(params) : this.claimFairTx(params, tenants);
     // RETURNING order is unspecified.
     rows.sort((a, b) => a.due_at - b.due_at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     return rows.map(rowToClaimedJob);
+  }
+
+  /**
+   * Tenants with due jobs, in turn from where the last fair claim stopped (one index seek each, at
+   * most FAIR_TENANTS_VISITED visited), so a tenant with a large backlog cannot crowd out the others.
+   */
+  private dueTenants(now: number): string[] {
+    const found: string[] = [];
+    let after = this.tenantCursor;
+    let wrapped = false;
+    for (let visited = 0; visited < FAIR_TENANTS_VISITED && found.length < FAIR_TENANTS_CLAIMED; visited++) {
+      const next = this.q.nextWaitingTenant.get({ after });
+      if (!next) {
+        if (wrapped || this.tenantCursor === '') break;
+        wrapped = true;
+        after = '';
+        continue;
+      }
+      if (wrapped && next.tenant_id > this.tenantCursor) break;
+      if (next.due_at <= now) found.push(next.tenant_id);
+      after = next.tenant_id;
+    }
+    return found;
   }
 
   async nextDueAt(): Promise<number | null> {
@@ -485,12 +533,12 @@ export class SqliteStore implements Store {
         INSERT INTO jobs (
           id, tenant_id, type, status, payload_json,
           dest_url, dest_method, dest_timeout_ms, dest_headers_json,
-          retry_max_attempts, retry_base_delay_ms, retry_max_delay_ms, rate_limit_rps, rate_limit_burst,
+          retry_max_attempts, retry_base_delay_ms, retry_max_delay_ms, rate_limit_rps, rate_limit_burst, rate_limit_max_in_flight,
           run_at, due_at, lease_owner, lease_expires_at, idempotency_key, dedupe_key, created_at, updated_at
         ) VALUES (
           @id, @tenant_id, @type, @status, @payload_json,
           @dest_url, @dest_method, @dest_timeout_ms, @dest_headers_json,
-          @retry_max_attempts, @retry_base_delay_ms, @retry_max_delay_ms, @rate_limit_rps, @rate_limit_burst,
+          @retry_max_attempts, @retry_base_delay_ms, @retry_max_delay_ms, @rate_limit_rps, @rate_limit_burst, @rate_limit_max_in_flight,
           @run_at, @due_at, @lease_owner, @lease_expires_at, @idempotency_key, @dedupe_key, @created_at, @updated_at
         )`),
       getJob: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE id = ?'),
@@ -528,6 +576,23 @@ export class SqliteStore implements Store {
           ORDER BY due_at, id
           LIMIT @limit)
         RETURNING *`),
+      claimTenant: db.prepare<Named, JobRow>(`
+        UPDATE jobs SET
+          lease_owner = @owner,
+          lease_expires_at = @lease_expires_at,
+          status = CASE status WHEN 'scheduled' THEN 'queued' ELSE status END,
+          updated_at = CASE status WHEN 'scheduled' THEN @now ELSE updated_at END
+        WHERE id IN (
+          SELECT id FROM jobs INDEXED BY jobs_claim_tenant
+          WHERE ${WAITING} AND lease_owner IS NULL AND tenant_id = @tenant AND due_at <= @now
+          ORDER BY due_at, id
+          LIMIT @limit)
+        RETURNING *`),
+      // the first entry of the next tenant in jobs_claim_tenant: that tenant and its earliest due_at
+      nextWaitingTenant: db.prepare<Named, { tenant_id: string; due_at: number }>(`
+        SELECT tenant_id, due_at FROM jobs INDEXED BY jobs_claim_tenant
+        WHERE ${WAITING} AND lease_owner IS NULL AND tenant_id > @after
+        ORDER BY tenant_id, due_at, id LIMIT 1`),
       nextDueAt: db
         .prepare<[], number>(
           `SELECT due_at FROM jobs INDEXED BY jobs_claim WHERE ${WAITING} AND lease_owner IS NULL ORDER BY due_at, id LIMIT 1`,

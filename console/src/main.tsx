@@ -3,6 +3,7 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { CallError, describeError, saveKey, savedKey, session, unwrap, type Session } from './api.js';
+import { DestinationsView } from './views/destinations.js';
 import { DlqView } from './views/dlq.js';
 import { JobView } from './views/job.js';
 import { JobsView } from './views/jobs.js';
@@ -83,6 +84,7 @@ function App() {
           {link('overview', 'Overview')}
           {link('jobs', 'Jobs')}
           {link('dlq', 'Dead-letter queue')}
+          {link('destinations', 'Destinations')}
         </nav>
         {current.key && (
           <button type="button" onClick={() => { saveKey(null); setCurrent(null); }}>Sign out</button>
@@ -93,6 +95,7 @@ function App() {
         {view === 'jobs' && !id && <JobsView session={current} />}
         {view === 'jobs' && id && <JobView session={current} id={decodeURIComponent(id)} />}
         {view === 'dlq' && <DlqView session={current} />}
+        {view === 'destinations' && <DestinationsView session={current} />}
       </main>
     </>
   );

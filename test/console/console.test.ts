@@ -36,7 +36,9 @@ describe('the web console', { skip }, () => {
       if (failing) res.writeHead(500, { 'content-type': 'text/html' }).end(HOSTILE_BODY);
       else res.writeHead(200).end('ok');
     });
-    svc = await startTestService({ API_KEYS: `*:${key}` });
+    // a circuit opens after 3 failures in a row (the replays below fail 2 at most) and stays open a
+    // minute unless reset by hand
+    svc = await startTestService({ API_KEYS: `*:${key}`, CIRCUIT_FAILURE_THRESHOLD: '3', CIRCUIT_COOLDOWN_MS: '60000' });
     browser = await chromium.launch({ executablePath: browserAt.path, args: ['--no-sandbox', '--disable-gpu'] });
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     page = await context.newPage();
@@ -134,6 +136,30 @@ describe('the web console', { skip }, () => {
     await confirm.getByRole('button', { name: 'Replay 2' }).click();
     await page.getByRole('status').filter({ hasText: 'Replayed 2 jobs' }).waitFor();
     await eventually(async () => (await Promise.all(ids.map((id) => svc.store.getJob(id)))).every((j) => j?.status === 'success'), 10_000);
+  });
+
+  it('shows a destination whose circuit opened, and closes it by hand', async () => {
+    // a port nothing listens on: connection refused, the kind of failure that opens a circuit
+    const gone = await startReceiver();
+    const deadUrl = `${gone.url}/hook`;
+    await gone.close();
+    for (const n of [1, 2, 3]) {
+      const res = await svc.post('/v1/jobs', jobBody(deadUrl, { tenant_id: 'dead', payload: { n }, retry: { max_attempts: 10, base_delay_ms: 50, max_delay_ms: 100 } }), auth);
+      assert.equal(res.status, 201);
+    }
+    const origin = new URL(deadUrl).origin;
+    await page.goto(`${svc.url}/console/#/destinations`);
+    const row = page.getByTestId(`destination dead ${origin}`);
+    await row.getByText('open', { exact: true }).waitFor({ timeout: 15_000 });
+    await shot('destinations');
+    await page.goto(`${svc.url}/console/#/overview`);
+    await page.getByRole('heading', { name: 'Open circuits' }).waitFor();
+    await page.getByText(`dead → ${origin}`).waitFor();
+    await page.goto(`${svc.url}/console/#/destinations`);
+    await page.getByRole('button', { name: `Reset circuit of dead ${origin}` }).click();
+    await page.getByRole('status').filter({ hasText: `Circuit of dead → ${origin} is` }).waitFor();
+    const res = await svc.request('/v1/jobs/cancel', { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ tenant_id: 'dead' }) });
+    assert.equal(res.status, 200, await res.text());
   });
 
   it('charts deliveries on the overview as they happen', async () => {

@@ -3,7 +3,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { between, parseScrape, type Point, type Scrape } from '../metrics.js';
 import { Chart } from '../chart.js';
-import type { Session } from '../api.js';
+import { unwrap, type Session } from '../api.js';
 
 const EVERY_MS = 2000;
 const KEEP = 150;
@@ -40,10 +40,9 @@ export function Overview({ session }: { session: Session }) {
   }, []);
 
   useEffect(() => {
-    // the destinations view exists once lanes do; an older service answers 404 and the list hides
-    void fetch('/v1/destinations?state=open', { headers: session.key ? { authorization: `Bearer ${session.key}` } : {} })
-      .then(async (res) => (res.ok ? ((await res.json()) as { data: { origin: string; tenant_id: string; state?: string; circuit?: { state: string } }[] }) : null))
-      .then((body) => setCircuits(body ? body.data.map((d) => ({ origin: d.origin, tenant_id: d.tenant_id, state: d.state ?? d.circuit?.state ?? '' })).filter((d) => d.state === 'open') : null))
+    session.client
+      .GET('/v1/destinations', { params: { query: { circuit: 'open', limit: 100 } } })
+      .then((r) => setCircuits(unwrap(r).data.map((d) => ({ origin: d.origin, tenant_id: d.tenant_id, state: d.circuit.state }))))
       .catch(() => setCircuits(null));
   }, [session]);
 

@@ -310,11 +310,15 @@ async function main(): Promise<number> {
   const bullmqVersion = packageVersion('bullmq');
   const stamp = started.toISOString().replace(/[:.]/g, '-');
   const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+  const onlyOnRequest = selected.every((s) => ON_REQUEST.includes(s));
   const settingsText =
-    `PulseGate: node ${NODE_FLAGS.join(' ')} dist/main.js (the production command), WORKER_CONCURRENCY=${o.concurrency}, LOG_LEVEL=${o.logLevel}, ` +
+    `PulseGate: node ${NODE_FLAGS.join(' ')} dist/main.js (the production command), ` +
+    `${onlyOnRequest ? '' : `WORKER_CONCURRENCY=${o.concurrency}, `}LOG_LEVEL=${o.logLevel}, ` +
     `${Object.entries(o.pgEnv).map(([k, x]) => `${k}=${x}, `).join('')}other settings default. ` +
-    `Load generator: ${o.connections} keep-alive clients. Deliveries in flight: ${o.concurrency} (PulseGate, BullMQ worker, raw undici). ` +
-    `BullMQ ${bullmqVersion}: Queue.add with attempts 5, exponential backoff, removeOnComplete; Redis keeps nothing on disk.`;
+    (onlyOnRequest
+      ? `Load generator: ${o.connections} keep-alive clients.`
+      : `Load generator: ${o.connections} keep-alive clients. Deliveries in flight: ${o.concurrency} (PulseGate, BullMQ worker, raw undici). ` +
+        `BullMQ ${bullmqVersion}: Queue.add with attempts 5, exponential backoff, removeOnComplete; Redis keeps nothing on disk.`);
   const report = {
     schema: 1,
     started_at: started.toISOString(),
@@ -347,7 +351,7 @@ async function main(): Promise<number> {
   console.log(`\nfigures: ${relative(process.cwd(), jsonPath)}`);
 
   // latest.md is the full comparison the README quotes: a run of on-request scenarios alone keeps it
-  if (!o.quick && !selected.every((s) => ON_REQUEST.includes(s))) {
+  if (!o.quick && !onlyOnRequest) {
     const md = [
       '<!-- written by `npm run bench`; do not edit by hand -->',
       `Measured ${finished.toISOString().slice(0, 10)} on ${mach.cpu}, ${mach.cores} cores, ${mach.memory_gb} GB RAM, Linux ${mach.kernel}, Node ${mach.node}, commit ${mach.commit}.`,

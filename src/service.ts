@@ -20,6 +20,7 @@ import { EventBus } from './observability/events.js';
 import { attachEventLogger, createLogger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
 import { databaseLabel, openConfiguredStore } from './store/open.js';
+import { PostgresStore } from './store/postgres/postgres-store.js';
 import type { Store } from './store/store.js';
 import { VERSION } from './version.js';
 
@@ -145,6 +146,14 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
 
   await engine.start();
+  // PostgreSQL: work another instance writes wakes this engine at once, not at its next poll
+  const listener =
+    store instanceof PostgresStore
+      ? await store.listenDue(
+          (dueAt) => engine.notifyDue(dueAt),
+          (err) => events.emit({ type: 'store.error', op: 'listen', error: err.message }),
+        )
+      : null;
   housekeeper.start();
   lifecycle.phase = 'ready';
   logger.info({ url, database: databaseLabel(config), driver: store.driver, owner: engine.owner }, 'pulsegate ready');
@@ -161,6 +170,7 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
       logger.info(drained, 'drained');
       await app.close();
       await dispatcher.close();
+      await listener?.stop();
       await store.close();
       lifecycle.phase = 'stopped';
       logger.info('stopped');

@@ -95,4 +95,53 @@ if (await postgresAvailable('service on PostgreSQL')) {
       assert.equal(rows[0].n, 1);
     });
   });
+
+  describe('wake-ups across instances on PostgreSQL (LISTEN/NOTIFY)', () => {
+    let db: TestDatabase;
+    let rx: Receiver;
+    let a: TestService;
+    let b: TestService;
+    const held: (() => void)[] = [];
+    // polls far apart: only a wake-up can explain a job started by the other instance in time
+    const env = (db: TestDatabase, more: Record<string, string> = {}) => ({
+      DATABASE_URL: db.url, SCHEDULER_POLL_INTERVAL_MS: '600000', PG_POOL_MAX: '4', ...more,
+    });
+
+    before(async () => {
+      db = await createTestDatabase();
+      rx = await startReceiver(async (req, res) => {
+        if (req.url.startsWith('/hold')) await new Promise<void>((r) => held.push(r));
+        res.writeHead(200).end('ok');
+      });
+      a = await startTestService(env(db, { QUEUE_CAPACITY: '1', WORKER_CONCURRENCY: '1' }));
+      b = await startTestService(env(db));
+    });
+    after(async () => {
+      for (const release of held.splice(0)) release();
+      await a?.cleanup();
+      await b?.cleanup();
+      await rx?.close();
+      await db?.drop();
+    });
+
+    it('starts a job created on a full instance on another one, woken by the commit', async () => {
+      const startedOnB: string[] = [];
+      const off = b.events.on((e) => {
+        if (e.type === 'attempt.finished') startedOnB.push(e.job_id);
+      });
+      try {
+        // fill the first instance: its only worker busy with an attempt kept in flight, its memory
+        // queue (room for one) holding the next job; a third job then finds no room there
+        await createJob(a, jobBody(`${rx.url}/hold`, { payload: { n: 1 } }));
+        await eventually(async () => held.length > 0);
+        const waiting = await createJob(a, jobBody(`${rx.url}/hold`, { payload: { n: 2 } }));
+        assert.equal(a.engine.stats().queued, 1, `${waiting.id} waits in the first instance's memory`);
+        const job = await createJob(a, jobBody(`${rx.url}/woken`));
+        await waitForStatus(b, job.id, 'success');
+        assert.deepEqual(startedOnB, [job.id], 'the second instance delivered it');
+      } finally {
+        off();
+      }
+    });
+  });
 }

@@ -13,6 +13,7 @@ export function openConfiguredStore(config: Config): Store {
       connectionString: config.DATABASE_URL,
       max: config.PG_POOL_MAX,
       statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS,
+      notify: config.PG_NOTIFY,
     });
   }
   const opts = { path: config.DATABASE_PATH, synchronous: config.SQLITE_SYNCHRONOUS, cacheSizeMb: config.SQLITE_CACHE_MB };

@@ -93,6 +93,36 @@ if (await postgresAvailable('PostgreSQL driver: instances sharing a database')) 
       assert.equal((await a.countByStatus()).queued, 10);
     });
 
+    it('wakes the other instances with the earliest due time of jobs nobody holds, never itself', async () => {
+      const seenByA: number[] = [];
+      const seenByB: number[] = [];
+      const la = await a.listenDue((at) => seenByA.push(at));
+      const lb = await b.listenDue((at) => seenByB.push(at));
+      try {
+        // each listener reports "due now" (0) once it listens: whatever it missed is due by now
+        assert.deepEqual([seenByA, seenByB], [[0], [0]]);
+        await b.createJobs(
+          [
+            newJob(NOW, { run_at: NOW + 5000 }),
+            newJob(NOW, { run_at: NOW + 3000 }),
+            newJob(NOW, { run_at: NOW, lease: { owner: 'b1', expires_at: NOW + 30_000 } }),
+          ],
+          NOW,
+        );
+        await until(() => seenByA.length === 2);
+        assert.equal(seenByA[1], NOW + 3000, 'the earliest unheld due time; the held job is b\'s own');
+        const [held] = await b.createJobs([newJob(NOW, { lease: { owner: 'b1', expires_at: NOW + 30_000 } })], NOW);
+        assert.equal(held?.kind, 'created');
+        await b.release([jobId(held)!], 'b1', NOW, NOW + 7000);
+        await until(() => seenByA.length === 3);
+        assert.equal(seenByA[2], NOW + 7000, 'jobs given back wake the others too');
+        assert.deepEqual(seenByB, [0], 'an instance never wakes itself');
+      } finally {
+        await la?.stop();
+        await lb?.stop();
+      }
+    });
+
     it('settles batches that share keys in opposite orders without a deadlock, one job per key', async () => {
       const keys = Array.from({ length: 20 }, (_, i) => ({ idempotency_key: `o${i}`, idempotency_hash: 'h', idempotency_expires_at: NOW + HOUR }));
       const forward = keys.map((k) => newJob(NOW, k));
@@ -156,6 +186,12 @@ if (await postgresAvailable('PostgreSQL driver: instances sharing a database')) 
       assert.equal((await unlimited.query("SELECT current_setting('statement_timeout') AS t")).rows[0].t, '0');
     });
   });
+}
+
+/** Waits for cond, checking every 10 ms, at most 5 s. */
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(cond(), 'condition not met within 5 s');
 }
 
 function jobId(o: CreateOutcome | undefined): string | undefined {

@@ -29,6 +29,7 @@ describe('configuration', () => {
     assert.equal(c.DATABASE_URL, undefined);
     assert.equal(c.PG_POOL_MAX, 10);
     assert.equal(c.PG_STATEMENT_TIMEOUT_MS, 5000);
+    assert.equal(c.PG_NOTIFY, true);
     for (const url of ['postgres://u:p@db:5432/pulsegate', 'postgresql://db/pulsegate']) {
       assert.equal(loadConfig({ DATABASE_URL: url }).DATABASE_URL, url);
     }

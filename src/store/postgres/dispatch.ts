@@ -5,6 +5,7 @@
 
 import type pg from 'pg';
 import type { AttemptCompletion, ClaimedJob } from '../store.js';
+import type { NotifyTarget } from './notifier.js';
 import { query, type Sql } from './pool.js';
 import { ATTEMPT_COLUMNS, attemptColumnArrays, rowToClaimedJob, type JobRow } from './rows.js';
 
@@ -89,6 +90,15 @@ const RELEASE: Sql = {
     WHERE id = ANY($1::text[]) AND lease_owner = $2`,
 };
 
+// The same, waking the other instances with the earliest due time given back (see notifier.ts):
+// a draining instance's jobs are taken over at once, not at the others' next poll.
+const RELEASE_NOTIFY: Sql = {
+  name: 'pulsegate_release_notify',
+  text: `
+    WITH r AS (${RELEASE.text} RETURNING due_at)
+    SELECT pg_notify($5, $6 || ':' || min(due_at)) FROM r HAVING count(*) > 0`,
+};
+
 const RENEW: Sql = {
   name: 'pulsegate_renew',
   text: 'UPDATE jobs SET lease_expires_at = $2::int8 WHERE lease_owner = $1',
@@ -144,8 +154,10 @@ export async function completeAttempts(pool: pg.Pool, completions: AttemptComple
   ]);
 }
 
-export async function release(pool: pg.Pool, ids: string[], owner: string, now: number, dueAt?: number): Promise<void> {
-  if (ids.length > 0) await query(pool, RELEASE, [ids, owner, now, dueAt ?? null]);
+export async function release(pool: pg.Pool, ids: string[], owner: string, now: number, dueAt?: number, notify: NotifyTarget | null = null): Promise<void> {
+  if (ids.length === 0) return;
+  const values = [ids, owner, now, dueAt ?? null];
+  await (notify ? query(pool, RELEASE_NOTIFY, [...values, notify.channel, notify.sender]) : query(pool, RELEASE, values));
 }
 
 export async function renewLeases(pool: pg.Pool, owner: string, now: number, leaseMs: number): Promise<number> {

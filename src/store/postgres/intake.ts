@@ -16,6 +16,7 @@
 
 import type pg from 'pg';
 import type { CreateOutcome, Job, JobStatus, NewJob } from '../../domain/job.js';
+import type { NotifyTarget } from './notifier.js';
 import { query, transaction, type Queryable, type Sql } from './pool.js';
 import { JOB_COLUMNS, JOB_UNNEST, jobColumnArrays, newJobToJob, rowToJob, type JobRow } from './rows.js';
 
@@ -25,6 +26,11 @@ const MAX_ROUNDS = 8;
 const INSERT_JOBS: Sql = {
   name: 'pulsegate_insert_jobs',
   text: `INSERT INTO jobs (${JOB_COLUMNS.join(', ')}) SELECT * FROM ${JOB_UNNEST}`,
+};
+// The same, waking the other instances (see notifier.ts) in the same statement: delivered at its commit.
+const INSERT_JOBS_NOTIFY: Sql = {
+  name: 'pulsegate_insert_jobs_notify',
+  text: `WITH ins AS (${INSERT_JOBS.text}) SELECT pg_notify($${JOB_COLUMNS.length + 1}, $${JOB_COLUMNS.length + 2})`,
 };
 
 // LEFT JOIN: a live record whose job was pruned comes back with a null job (k_job_id says which).
@@ -108,13 +114,25 @@ interface Existing {
 
 const mapKey = (tenant: string, key: string): string => `${tenant}\u0000${key}`;
 
-export async function createJobs(pool: pg.Pool, jobs: NewJob[], now: number): Promise<CreateOutcome[]> {
+/**
+ * With `notify`, a batch that creates jobs nobody holds (another instance could take them) wakes
+ * the other instances with the earliest of their due times.
+ */
+export async function createJobs(pool: pg.Pool, jobs: NewJob[], now: number, notify: NotifyTarget | null = null): Promise<CreateOutcome[]> {
   if (jobs.length === 0) return [];
+  const insert = (db: Queryable, plan: Plan) => {
+    const columns = jobColumnArrays(plan.inserts, now);
+    let due = Infinity;
+    for (const { job } of plan.inserts) if (!job.lease && job.run_at < due) due = job.run_at;
+    return notify && due !== Infinity
+      ? query(db, INSERT_JOBS_NOTIFY, [...columns, notify.channel, `${notify.sender}:${due}`])
+      : query(db, INSERT_JOBS, columns);
+  };
   const keyed = jobs.some((j) => j.idempotency_key !== null || j.dedupe_hash !== null);
   if (!keyed) {
     // Nothing to look up: one statement, atomic on its own.
     const plan = decide(jobs, now, { idempotency: new Map(), dedupe: new Map(), prunedJobIds: [] });
-    await query(pool, INSERT_JOBS, jobColumnArrays(plan.inserts, now));
+    await insert(pool, plan);
     return plan.outcomes;
   }
   return transaction(pool, async (client) => {
@@ -122,7 +140,7 @@ export async function createJobs(pool: pg.Pool, jobs: NewJob[], now: number): Pr
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const plan = decide(jobs, now, await readExisting(client, jobs, now));
       if (await reserve(client, plan, now)) {
-        if (plan.inserts.length > 0) await query(client, INSERT_JOBS, jobColumnArrays(plan.inserts, now));
+        if (plan.inserts.length > 0) await insert(client, plan);
         return plan.outcomes;
       }
       await client.query('ROLLBACK TO SAVEPOINT before_keys');

@@ -15,21 +15,44 @@ import * as housekeeping from './housekeeping.js';
 import { createJobs } from './intake.js';
 import * as keys from './keys.js';
 import { migratePg } from './migrations.js';
+import { DUE_CHANNEL, DueListener, newSender, type NotifyTarget } from './notifier.js';
 import { createPool, type PgPoolOptions } from './pool.js';
 import * as reads from './reads.js';
 
-export type PostgresStoreOptions = PgPoolOptions;
+export interface PostgresStoreOptions extends PgPoolOptions {
+  /** Wake other instances with NOTIFY when this one writes work they could take (PG_NOTIFY). Default true. */
+  notify?: boolean;
+}
 
 export function openPostgresStore(opts: PostgresStoreOptions): PostgresStore {
-  return new PostgresStore(createPool(opts));
+  return new PostgresStore(createPool(opts), { connectionString: opts.connectionString, notify: opts.notify ?? true });
 }
 
 export class PostgresStore implements Store {
   readonly driver = 'postgres' as const;
+  /** This instance in its notifications, so its own listener skips them. */
+  readonly sender = newSender();
+  private readonly notify: NotifyTarget | null;
   private closed: Promise<void> | null = null;
 
-  /** Takes ownership of the pool: close() ends it. */
-  constructor(readonly pool: pg.Pool) {}
+  /** Takes ownership of the pool: close() ends it. Without a connectionString there are no wake-ups. */
+  constructor(
+    readonly pool: pg.Pool,
+    private readonly opts: { connectionString?: string; notify?: boolean } = {},
+  ) {
+    this.notify = opts.notify && opts.connectionString ? { channel: DUE_CHANNEL, sender: this.sender } : null;
+  }
+
+  /**
+   * Listens for the other instances' wake-ups on a connection of its own (outside the pool) and
+   * hands each due time to onDue. Null when wake-ups are off. Stop the listener before close().
+   */
+  async listenDue(onDue: (dueAt: number) => void, onError?: (err: Error) => void): Promise<DueListener | null> {
+    if (!this.notify || !this.opts.connectionString) return null;
+    const listener = new DueListener({ connectionString: this.opts.connectionString, sender: this.sender, onDue, onError });
+    await listener.start();
+    return listener;
+  }
 
   async migrate(): Promise<void> {
     await migratePg(this.pool);
@@ -45,7 +68,7 @@ export class PostgresStore implements Store {
   }
 
   createJobs(jobs: NewJob[], now: number): Promise<CreateOutcome[]> {
-    return createJobs(this.pool, jobs, now);
+    return createJobs(this.pool, jobs, now, this.notify);
   }
 
   getJob(id: string): Promise<Job | null> {
@@ -81,7 +104,7 @@ export class PostgresStore implements Store {
   }
 
   release(ids: string[], owner: string, now: number, dueAt?: number): Promise<void> {
-    return dispatch.release(this.pool, ids, owner, now, dueAt);
+    return dispatch.release(this.pool, ids, owner, now, dueAt, this.notify);
   }
 
   renewLeases(owner: string, now: number, leaseMs: number): Promise<number> {

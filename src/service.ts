@@ -20,7 +20,7 @@ import { EventBus } from './observability/events.js';
 import { attachEventLogger, createLogger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
 import { databaseLabel, openConfiguredStore } from './store/open.js';
-import { PostgresStore } from './store/postgres/postgres-store.js';
+import type { PostgresStore } from './store/postgres/postgres-store.js';
 import type { Store } from './store/store.js';
 import { VERSION } from './version.js';
 
@@ -52,7 +52,7 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
   const lifecycle: Lifecycle = { phase: 'starting' };
   const events = new EventBus();
 
-  const store = o.store ?? openConfiguredStore(config);
+  const store = o.store ?? (await openConfiguredStore(config));
   try {
     await store.migrate();
   } catch (err) {
@@ -148,8 +148,8 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
   await engine.start();
   // PostgreSQL: work another instance writes wakes this engine at once, not at its next poll
   const listener =
-    store instanceof PostgresStore
-      ? await store.listenDue(
+    store.driver === 'postgres' && 'listenDue' in store
+      ? await (store as PostgresStore).listenDue(
           (dueAt) => engine.notifyDue(dueAt),
           (err) => events.emit({ type: 'store.error', op: 'listen', error: err.message }),
         )

@@ -17,7 +17,6 @@ import { tenantIdSchema } from '../api/schemas.js';
 import { generateKey } from '../auth/keys.js';
 import { systemClock } from '../clock.js';
 import { configSchema } from '../config.js';
-import { openPostgresStore } from '../store/postgres/postgres-store.js';
 import { openSqliteStore } from '../store/sqlite/sqlite-store.js';
 import type { ApiKeyRecord, Store } from '../store/store.js';
 
@@ -95,7 +94,7 @@ async function main(argv: string[]): Promise<number> {
   if (command !== 'create' && command !== 'list' && command !== 'revoke') throw new UsageError(command ? `unknown command ${command}` : 'no command');
   const url = configSchema.shape.DATABASE_URL.parse(process.env.DATABASE_URL || undefined);
   const store: Store = url
-    ? openPostgresStore({ connectionString: url, max: 1 })
+    ? (await import('../store/postgres/postgres-store.js')).openPostgresStore({ connectionString: url, max: 1, notify: false })
     : openSqliteStore({ path: configSchema.shape.DATABASE_PATH.parse(process.env.DATABASE_PATH || undefined) });
   try {
     await store.migrate();

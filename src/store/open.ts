@@ -1,14 +1,16 @@
 // Which driver a Config selects: DATABASE_URL (postgres:// or postgresql://) for PostgreSQL,
-// otherwise SQLite at DATABASE_PATH (on a worker thread with SQLITE_THREAD).
+// otherwise SQLite at DATABASE_PATH (on a worker thread with SQLITE_THREAD). The PostgreSQL driver
+// (and `pg`, 65-165 ms to load here) is imported only when selected: a SQLite process, and every
+// test that starts one, does not pay for it.
 
 import type { Config } from '../config.js';
-import { openPostgresStore } from './postgres/postgres-store.js';
 import { openSqliteStore } from './sqlite/sqlite-store.js';
 import { ThreadedSqliteStore } from './sqlite/threaded-store.js';
 import type { Store } from './store.js';
 
-export function openConfiguredStore(config: Config): Store {
+export async function openConfiguredStore(config: Config): Promise<Store> {
   if (config.DATABASE_URL !== undefined) {
+    const { openPostgresStore } = await import('./postgres/postgres-store.js');
     return openPostgresStore({
       connectionString: config.DATABASE_URL,
       max: config.PG_POOL_MAX,

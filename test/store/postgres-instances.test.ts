@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import pg from 'pg';
 import type { CreateOutcome } from '../../src/domain/job.js';
-import { migratePg, PG_MIGRATIONS, type PgMigration } from '../../src/store/postgres/migrations.js';
+import { MIGRATION_LOCK_KEY, migratePg, PG_MIGRATIONS, type PgMigration } from '../../src/store/postgres/migrations.js';
 import { createPool } from '../../src/store/postgres/pool.js';
 import { openPostgresStore, type PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from '../support/postgres.js';
@@ -161,6 +161,22 @@ if (await postgresAvailable('PostgreSQL driver: instances sharing a database')) 
       assert.equal(results.filter((r) => r.length > 0).length, 1, 'one instance applied them, the others found them applied');
       const { rows } = await pool(d.url).query('SELECT version, name FROM schema_migrations ORDER BY version');
       assert.deepEqual(rows, PG_MIGRATIONS.map((m) => ({ version: m.version, name: m.name })));
+    });
+
+    it('waits for another instance\'s migration longer than the statement timeout instead of failing the start', async () => {
+      const d = await fresh();
+      const holder = pool(d.url);
+      const client = await holder.connect();
+      try {
+        await client.query('BEGIN');
+        await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY.toString()]);
+        const migrating = migratePg(pool(d.url, { statementTimeoutMs: 100 }));
+        await new Promise((r) => setTimeout(r, 400)); // well past the 100 ms timeout, still waiting
+        await client.query('COMMIT');
+        assert.deepEqual(await migrating, PG_MIGRATIONS.map((m) => m.version));
+      } finally {
+        client.release();
+      }
     });
 
     it('rolls back a failing migration whole, ledger included, and refuses a schema newer than the build', async () => {

@@ -115,7 +115,7 @@ function recoverSql(where: string): string {
     WHERE ${where}`;
 }
 const RECOVER_EXPIRED: Sql = { text: recoverSql('lease_owner IS NOT NULL AND lease_expires_at < $1::int8') };
-const RECOVER_ALL: Sql = { text: recoverSql('lease_owner IS NOT NULL AND $1::int8 IS NOT NULL') };
+const RECOVER_ALL: Sql = { text: recoverSql('lease_owner IS NOT NULL') };
 
 const PROMOTE: Sql = {
   text: `UPDATE jobs SET status = 'queued', updated_at = $1::int8 WHERE status = 'scheduled' AND run_at <= $1::int8`,

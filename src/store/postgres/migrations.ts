@@ -131,6 +131,9 @@ export async function migratePg(pool: pg.Pool, migrations: readonly PgMigration[
   return transaction(pool, async (client) => {
     // Held until COMMIT/ROLLBACK. Taken before anything else: even CREATE TABLE IF NOT EXISTS is not
     // safe against a concurrent one (both may pass the check and one fails on the catalog).
+    // No statement timeout inside: waiting for another instance's migration, or a long one on a
+    // large table, must not fail the start (SET LOCAL ends with the transaction).
+    await client.query('SET LOCAL statement_timeout = 0');
     await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY.toString()]);
     await client.query(`
       CREATE TABLE IF NOT EXISTS schema_migrations (

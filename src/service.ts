@@ -148,8 +148,8 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
   await engine.start();
   // PostgreSQL: work another instance writes wakes this engine at once, not at its next poll
   const listener =
-    store.driver === 'postgres' && 'listenDue' in store
-      ? await (store as PostgresStore).listenDue(
+    listensForDue(store)
+      ? await store.listenDue(
           (dueAt) => engine.notifyDue(dueAt),
           (err) => events.emit({ type: 'store.error', op: 'listen', error: err.message }),
         )
@@ -202,4 +202,9 @@ async function checkListenPolicy(config: Config, keysRequired: boolean, logger: 
     { host: config.HOST },
     'no API keys configured: the API is unauthenticated and listens on loopback only (create one with `npm run keys -- create`)',
   );
+}
+
+/** The PostgreSQL driver, whose instances wake each other (a type guard: `pg` is not loaded to check). */
+function listensForDue(store: Store): store is PostgresStore {
+  return store.driver === 'postgres' && 'listenDue' in store && typeof store.listenDue === 'function';
 }

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import pg from 'pg';
+import { BULK_START } from '../../src/domain/bulk.js';
 import type { CreateOutcome } from '../../src/domain/job.js';
 import { MIGRATION_LOCK_KEY, migratePg, PG_MIGRATIONS, type PgMigration } from '../../src/store/postgres/migrations.js';
 import { createPool } from '../../src/store/postgres/pool.js';
@@ -26,7 +27,7 @@ if (await postgresAvailable('PostgreSQL driver: instances sharing a database')) 
       await a.migrate();
     });
     beforeEach(async () => {
-      await a.pool.query('DELETE FROM attempts; DELETE FROM jobs; DELETE FROM idempotency_keys; DELETE FROM dedupe_keys');
+      await a.pool.query('DELETE FROM attempts; DELETE FROM jobs; DELETE FROM idempotency_keys; DELETE FROM dedupe_keys; DELETE FROM bulk_operations');
     });
     after(async () => {
       await a?.close();
@@ -133,6 +134,46 @@ if (await postgresAvailable('PostgreSQL driver: instances sharing a database')) 
       assert.equal([...x, ...y].filter((o) => o.kind === 'idempotent_replay').length, 20);
       assert.equal((await a.countByStatus()).queued, 20);
     });
+
+    it('starts a bulk command record once when two instances begin one key at once: the other resumes or conflicts', async () => {
+      for (let round = 0; round < 20; round++) {
+        const op = { scope: '*', key: `b${round}`, request_hash: 'h', expires_at: NOW + HOUR };
+        const other = round % 2 === 0 ? op : { ...op, request_hash: 'other' };
+        const [x, y] = await Promise.all([a.beginBulk(op, NOW), b.beginBulk(other, NOW)]);
+        const expected = round % 2 === 0 ? ['resumed', 'started'] : ['conflict', 'started'];
+        assert.deepEqual([x.kind, y.kind].sort(), expected, `round ${round}`);
+      }
+    });
+
+    it('acts on each job once when two instances step one bulk command at once', async () => {
+      const failed = await failJobs(a, 40);
+      const operation = { scope: '*', key: 'replay' };
+      await a.beginBulk({ ...operation, request_hash: 'h', expires_at: NOW + HOUR }, NOW);
+      const touched: string[] = [];
+      const loop = async (store: PostgresStore) => {
+        for (let i = 0; i < 100; i++) {
+          const r = await store.bulkStep({ action: 'retry', selector: {}, chunk: 3, limit: null, progress: BULK_START, apply: true, operation }, NOW);
+          touched.push(...r.jobs.map((j) => j.id));
+          if (r.progress.done) return r.progress;
+        }
+        throw new Error('the walk did not end');
+      };
+      const [pa, pb] = await Promise.all([loop(a), loop(b)]);
+      assert.deepEqual([...touched].sort(), [...failed].sort(), 'every failed job once');
+      assert.equal(Math.max(pa.tally.jobs, pb.tally.jobs), 40);
+      assert.equal((await a.countByStatus()).queued, 40);
+    });
+
+    it('filters by destination origin exactly as new URL(url).origin spells it', async () => {
+      const urls = ['https://EXAMPLE.com:443/a', 'https://example.com/b', 'http://example.com:80/c', 'https://example.com:8443/d', 'https://example.com.evil.test/e'];
+      const ids = await Promise.all(urls.map(async (url) => (await failJobs(a, 1, url))[0]!));
+      const count = async (origin: string) =>
+        (await a.bulkStep({ action: 'retry', selector: { origin }, chunk: 100, limit: null, progress: BULK_START, apply: false }, NOW)).jobs.map((j) => j.id).sort();
+      assert.deepEqual(await count('https://example.com'), [ids[0]!, ids[1]!].sort());
+      assert.deepEqual(await count('http://example.com'), [ids[2]!]);
+      assert.deepEqual(await count('https://example.com:8443'), [ids[3]!]);
+      assert.deepEqual(await count('https://EXAMPLE.com'), [], 'the origin as URL spells it: lower case');
+    });
   });
 
   describe('PostgreSQL driver: migrations and connections', () => {
@@ -208,6 +249,26 @@ if (await postgresAvailable('PostgreSQL driver: instances sharing a database')) 
 async function until(cond: () => boolean): Promise<void> {
   for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
   assert.ok(cond(), 'condition not met within 5 s');
+}
+
+/** n jobs failed by one permanent error each, to this destination. Returns their ids. */
+async function failJobs(store: PostgresStore, n: number, url = 'https://example.com/hook'): Promise<string[]> {
+  const inputs = Array.from({ length: n }, () =>
+    newJob(NOW, { destination: { url, method: 'POST', timeout_ms: 5000, headers: {} }, lease: { owner: 'w', expires_at: NOW + 30_000 } }),
+  );
+  await store.createJobs(inputs, NOW);
+  await store.completeAttempts(
+    inputs.map((j) => ({
+      owner: 'w',
+      next: { status: 'failed' as const },
+      attempt: {
+        job_id: j.id, attempt: 1, started_at: NOW, finished_at: NOW, duration_ms: 1, outcome: 'permanent_error' as const,
+        error_kind: 'http' as const, status_code: 400, error: 'HTTP 400', response_body: null,
+      },
+    })),
+    NOW,
+  );
+  return inputs.map((j) => j.id);
 }
 
 function jobId(o: CreateOutcome | undefined): string | undefined {

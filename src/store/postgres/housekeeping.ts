@@ -1,7 +1,8 @@
-// Retention: deleting old terminal jobs and expired idempotency and dedupe records. Several
+// Retention: deleting old terminal jobs and expired idempotency, dedupe and bulk-command records. Several
 // instances may run it at once; SKIP LOCKED splits the work between them instead of queueing them.
 
 import type pg from 'pg';
+import { PRUNE_BULK_OPERATIONS } from './bulk.js';
 import { query, type Sql } from './pool.js';
 
 // Attempts go with their job (ON DELETE CASCADE). SKIP LOCKED: instances pruning at once split the
@@ -14,7 +15,7 @@ const PRUNE_TERMINAL: Sql = {
       FOR UPDATE SKIP LOCKED)`,
 };
 
-// SKIP LOCKED: a record a create is replacing right now is that create's (see intake.ts).
+// SKIP LOCKED: a record a create (or a bulk command) is replacing right now is its own (see intake.ts, bulk.ts).
 const PRUNE_KEYS: Sql = {
   text: `
     WITH i AS (
@@ -27,8 +28,8 @@ const PRUNE_KEYS: Sql = {
         SELECT tenant_id, hash FROM dedupe_keys WHERE expires_at IS NOT NULL AND expires_at <= $1::int8
         FOR UPDATE SKIP LOCKED)
       RETURNING 1
-    )
-    SELECT (SELECT count(*) FROM i) + (SELECT count(*) FROM d) AS n`,
+    ), b AS (${PRUNE_BULK_OPERATIONS})
+    SELECT (SELECT count(*) FROM i) + (SELECT count(*) FROM d) + (SELECT count(*) FROM b) AS n`,
 };
 
 export async function pruneTerminal(pool: pg.Pool, before: number, limit: number): Promise<number> {

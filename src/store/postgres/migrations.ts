@@ -124,6 +124,24 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    name: 'bulk command records',
+    sql: `
+      -- A bulk command's Idempotency-Key: its request and the walk's progress (see bulk.ts). scope is
+      -- the tenant the command is limited to, or '*'.
+      CREATE TABLE bulk_operations (
+        scope         TEXT COLLATE "C" NOT NULL,
+        key           TEXT COLLATE "C" NOT NULL,
+        request_hash  TEXT   NOT NULL,
+        progress_json TEXT   NOT NULL,
+        created_at    BIGINT NOT NULL,
+        expires_at    BIGINT NOT NULL,
+        PRIMARY KEY (scope, key)
+      );
+      CREATE INDEX bulk_operations_expiry ON bulk_operations (expires_at);
+    `,
+  },
 ];
 
 /** Applies every migration newer than the database, in order, under the advisory lock. Returns the versions applied. */

@@ -2,13 +2,27 @@
 // Several PulseGate instances share one database through it: claims take rows with FOR UPDATE SKIP
 // LOCKED under a lease, every state change is one statement guarded on the state and owner it
 // expects, and creates resolve concurrent idempotency keys through the keys tables' primary keys.
-// The SQL lives beside each concern: intake.ts, dispatch.ts, reads.ts, commands.ts, keys.ts,
+// The SQL lives beside each concern: intake.ts, dispatch.ts, reads.ts, commands.ts, bulk.ts, keys.ts,
 // housekeeping.ts, migrations.ts; this class only holds the pool and routes to them.
 
 import type pg from 'pg';
 import type { Attempt } from '../../domain/attempt.js';
 import type { CreateOutcome, Job, JobStatus, NewJob } from '../../domain/job.js';
-import type { ApiKeyRecord, AttemptCompletion, ClaimedJob, CommandResult, ListFilter, NewApiKey, Page, Store } from '../store.js';
+import type {
+  ApiKeyRecord,
+  AttemptCompletion,
+  BulkBegin,
+  BulkOperationKey,
+  BulkStep,
+  BulkStepResult,
+  ClaimedJob,
+  CommandResult,
+  ListFilter,
+  NewApiKey,
+  Page,
+  Store,
+} from '../store.js';
+import * as bulk from './bulk.js';
 import * as commands from './commands.js';
 import * as dispatch from './dispatch.js';
 import * as housekeeping from './housekeeping.js';
@@ -125,6 +139,14 @@ export class PostgresStore implements Store {
 
   retryJob(id: string, now: number): Promise<CommandResult> {
     return commands.retryJob(this.pool, id, now);
+  }
+
+  beginBulk(op: BulkOperationKey & { request_hash: string; expires_at: number }, now: number): Promise<BulkBegin> {
+    return bulk.beginBulk(this.pool, op, now);
+  }
+
+  bulkStep(step: BulkStep, now: number): Promise<BulkStepResult> {
+    return bulk.bulkStep(this.pool, step, now);
   }
 
   createApiKey(key: NewApiKey): Promise<boolean> {

@@ -14,7 +14,7 @@ const bool = (def: boolean) =>
     .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 /** Variables whose values never appear in an error message. */
-const SECRET_VARIABLES = new Set(['API_KEYS', 'SIGNING_SECRET', 'SIGNING_SECRET_PREVIOUS', 'TENANT_SIGNING_SECRETS']);
+const SECRET_VARIABLES = new Set(['DATABASE_URL', 'API_KEYS', 'SIGNING_SECRET', 'SIGNING_SECRET_PREVIOUS', 'TENANT_SIGNING_SECRETS']);
 
 const signingSecret = z
   .string()
@@ -73,6 +73,17 @@ export const configSchema = z.object({
   PORT: int(8080, 0, 65535),
   HOST: z.string().min(1).default('127.0.0.1'),
   DATABASE_PATH: z.string().min(1).default('./pulsegate.db'),
+  /** postgres://… or postgresql://…: run on PostgreSQL (several instances may share it) instead of SQLite at DATABASE_PATH. */
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\/./, 'must be a postgres:// or postgresql:// URL')
+    .optional(),
+  /** PostgreSQL connections each instance opens at most; the server sees instances × this. */
+  PG_POOL_MAX: int(10, 1, 1000),
+  /** The server cancels a statement running longer than this; 0 means no limit. */
+  PG_STATEMENT_TIMEOUT_MS: int(5000, 0, 3_600_000),
+  /** Wake the other instances with LISTEN/NOTIFY when work they could take is written (one more connection each). */
+  PG_NOTIFY: bool(true),
   /** FULL survives power loss (an fsync per group commit); NORMAL survives a process crash only. */
   SQLITE_SYNCHRONOUS: z.enum(['FULL', 'NORMAL']).default('FULL'),
   /** Run the SQLite connection on a worker thread, off the event loop that serves HTTP. */

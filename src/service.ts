@@ -19,8 +19,8 @@ import { Intake } from './engine/intake.js';
 import { EventBus } from './observability/events.js';
 import { attachEventLogger, createLogger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
-import { openSqliteStore } from './store/sqlite/sqlite-store.js';
-import { ThreadedSqliteStore } from './store/sqlite/threaded-store.js';
+import { databaseLabel, openConfiguredStore } from './store/open.js';
+import type { PostgresStore } from './store/postgres/postgres-store.js';
 import type { Store } from './store/store.js';
 import { VERSION } from './version.js';
 
@@ -52,9 +52,13 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
   const lifecycle: Lifecycle = { phase: 'starting' };
   const events = new EventBus();
 
-  const storeOptions = { path: config.DATABASE_PATH, synchronous: config.SQLITE_SYNCHRONOUS, cacheSizeMb: config.SQLITE_CACHE_MB };
-  const store = o.store ?? (config.SQLITE_THREAD ? new ThreadedSqliteStore(storeOptions) : openSqliteStore(storeOptions));
-  await store.migrate();
+  const store = o.store ?? (await openConfiguredStore(config));
+  try {
+    await store.migrate();
+  } catch (err) {
+    if (!o.store) await store.close();
+    throw err;
+  }
 
   const authenticator = createAuthenticator({
     store,
@@ -110,6 +114,7 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
     leaseMs: config.LEASE_MS,
     pollIntervalMs: config.SCHEDULER_POLL_INTERVAL_MS,
     retryAfterMaxMs: config.RETRY_AFTER_MAX_SECONDS * 1000,
+    // Only an embedded database may free every lease at start: on PostgreSQL other instances hold theirs.
     recoverAllOnStart: store.driver === 'sqlite',
     owner: o.owner,
     random: o.random,
@@ -150,9 +155,17 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
 
   await engine.start();
+  // PostgreSQL: work another instance writes wakes this engine at once, not at its next poll
+  const listener =
+    listensForDue(store)
+      ? await store.listenDue(
+          (dueAt) => engine.notifyDue(dueAt),
+          (err) => events.emit({ type: 'store.error', op: 'listen', error: err.message }),
+        )
+      : null;
   housekeeper.start();
   lifecycle.phase = 'ready';
-  logger.info({ url, database: config.DATABASE_PATH, owner: engine.owner }, 'pulsegate ready');
+  logger.info({ url, database: databaseLabel(config), driver: store.driver, owner: engine.owner }, 'pulsegate ready');
 
   let stopping: Promise<void> | null = null;
   async function stop(timeoutMs = config.SHUTDOWN_TIMEOUT_MS): Promise<void> {
@@ -166,6 +179,7 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
       logger.info(drained, 'drained');
       await app.close();
       await dispatcher.close();
+      await listener?.stop();
       await store.close();
       lifecycle.phase = 'stopped';
       logger.info('stopped');
@@ -197,4 +211,9 @@ async function checkListenPolicy(config: Config, keysRequired: boolean, logger: 
     { host: config.HOST },
     'no API keys configured: the API is unauthenticated and listens on loopback only (create one with `npm run keys -- create`)',
   );
+}
+
+/** The PostgreSQL driver, whose instances wake each other (a type guard: `pg` is not loaded to check). */
+function listensForDue(store: Store): store is PostgresStore {
+  return store.driver === 'postgres' && 'listenDue' in store && typeof store.listenDue === 'function';
 }

@@ -1,4 +1,5 @@
-// API key management against the database at DATABASE_PATH (the service may be running: SQLite WAL).
+// API key management against the service's database: PostgreSQL at DATABASE_URL when set, else the
+// SQLite file at DATABASE_PATH (the service may be running: SQLite WAL).
 //
 //   npm run keys -- create --tenant <id> [--label <text>]   prints the key once, on stdout
 //   npm run keys -- create --admin [--label <text>]
@@ -26,7 +27,7 @@ const USAGE = `usage: npm run keys -- <command>
   list                                    list keys (ids, never the keys)
   revoke <id>                             revoke a key
   generate                                print a new key for API_KEYS (nothing is stored)
-The database is DATABASE_PATH (default ./pulsegate.db).`;
+The database is DATABASE_URL (postgres://…) when set, else DATABASE_PATH (default ./pulsegate.db).`;
 
 class UsageError extends Error {}
 
@@ -92,8 +93,10 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command !== 'create' && command !== 'list' && command !== 'revoke') throw new UsageError(command ? `unknown command ${command}` : 'no command');
-  const path = configSchema.shape.DATABASE_PATH.parse(process.env.DATABASE_PATH || undefined);
-  const store = openSqliteStore({ path });
+  const url = configSchema.shape.DATABASE_URL.parse(process.env.DATABASE_URL || undefined);
+  const store: Store = url
+    ? (await import('../store/postgres/postgres-store.js')).openPostgresStore({ connectionString: url, max: 1, notify: false })
+    : openSqliteStore({ path: configSchema.shape.DATABASE_PATH.parse(process.env.DATABASE_PATH || undefined) });
   try {
     await store.migrate();
     if (command === 'create') return await create(store, rest);

@@ -29,6 +29,27 @@ describe('configuration', () => {
     assert.ok(Object.isFrozen(c));
   });
 
+  it('selects PostgreSQL only with a postgres:// or postgresql:// DATABASE_URL, and never shows the URL in an error', () => {
+    const c = loadConfig({});
+    assert.equal(c.DATABASE_URL, undefined);
+    assert.equal(c.PG_POOL_MAX, 10);
+    assert.equal(c.PG_STATEMENT_TIMEOUT_MS, 5000);
+    assert.equal(c.PG_NOTIFY, true);
+    for (const url of ['postgres://u:p@db:5432/pulsegate', 'postgresql://db/pulsegate']) {
+      assert.equal(loadConfig({ DATABASE_URL: url }).DATABASE_URL, url);
+    }
+    assert.throws(
+      () => loadConfig({ DATABASE_URL: 'mysql://u:hunter2@db/x', PG_POOL_MAX: '0' }),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.match(err.message, /DATABASE_URL: must be a postgres:\/\/ or postgresql:\/\/ URL \(value hidden\)/);
+        assert.match(err.message, /PG_POOL_MAX/);
+        assert.doesNotMatch(err.message, /hunter2/);
+        return true;
+      },
+    );
+  });
+
   it('names every bad variable in one error', () => {
     assert.throws(
       () => loadConfig({ PORT: 'eighty', WORKER_CONCURRENCY: '0', LOG_LEVEL: 'loud' }),

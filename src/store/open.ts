@@ -1,0 +1,34 @@
+// Which driver a Config selects: DATABASE_URL (postgres:// or postgresql://) for PostgreSQL,
+// otherwise SQLite at DATABASE_PATH (on a worker thread with SQLITE_THREAD). The PostgreSQL driver
+// (and `pg`, 65-165 ms to load here) is imported only when selected: a SQLite process, and every
+// test that starts one, does not pay for it.
+
+import type { Config } from '../config.js';
+import { openSqliteStore } from './sqlite/sqlite-store.js';
+import { ThreadedSqliteStore } from './sqlite/threaded-store.js';
+import type { Store } from './store.js';
+
+export async function openConfiguredStore(config: Config): Promise<Store> {
+  if (config.DATABASE_URL !== undefined) {
+    const { openPostgresStore } = await import('./postgres/postgres-store.js');
+    return openPostgresStore({
+      connectionString: config.DATABASE_URL,
+      max: config.PG_POOL_MAX,
+      statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS,
+      notify: config.PG_NOTIFY,
+    });
+  }
+  const opts = { path: config.DATABASE_PATH, synchronous: config.SQLITE_SYNCHRONOUS, cacheSizeMb: config.SQLITE_CACHE_MB };
+  return config.SQLITE_THREAD ? new ThreadedSqliteStore(opts) : openSqliteStore(opts);
+}
+
+/** The database, for logs: a PostgreSQL URL without its user and password. */
+export function databaseLabel(config: Config): string {
+  if (config.DATABASE_URL === undefined) return config.DATABASE_PATH;
+  try {
+    const u = new URL(config.DATABASE_URL);
+    return `${u.protocol}//${u.host}${u.pathname}`;
+  } catch {
+    return 'postgres (unparsable URL)';
+  }
+}

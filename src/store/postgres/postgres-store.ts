@@ -1,0 +1,177 @@
+// The PostgreSQL driver of the Store contract (see ../store.ts for what each method promises).
+// Several PulseGate instances share one database through it: claims take rows with FOR UPDATE SKIP
+// LOCKED under a lease, every state change is one statement guarded on the state and owner it
+// expects, and creates resolve concurrent idempotency keys through the keys tables' primary keys.
+// The SQL lives beside each concern: intake.ts, dispatch.ts, reads.ts, commands.ts, bulk.ts, keys.ts,
+// housekeeping.ts, migrations.ts; this class only holds the pool and routes to them.
+
+import type pg from 'pg';
+import type { Attempt } from '../../domain/attempt.js';
+import type { CreateOutcome, Job, JobStatus, NewJob } from '../../domain/job.js';
+import type {
+  ApiKeyRecord,
+  AttemptCompletion,
+  BulkBegin,
+  BulkOperationKey,
+  BulkStep,
+  BulkStepResult,
+  ClaimedJob,
+  CommandResult,
+  ListFilter,
+  NewApiKey,
+  Page,
+  Store,
+} from '../store.js';
+import * as bulk from './bulk.js';
+import * as commands from './commands.js';
+import * as dispatch from './dispatch.js';
+import * as housekeeping from './housekeeping.js';
+import { createJobs } from './intake.js';
+import * as keys from './keys.js';
+import { migratePg } from './migrations.js';
+import { DUE_CHANNEL, DueListener, newSender, type NotifyTarget } from './notifier.js';
+import { createPool, type PgPoolOptions } from './pool.js';
+import * as reads from './reads.js';
+
+export interface PostgresStoreOptions extends PgPoolOptions {
+  /** Wake other instances with NOTIFY when this one writes work they could take (PG_NOTIFY). Default true. */
+  notify?: boolean;
+}
+
+export function openPostgresStore(opts: PostgresStoreOptions): PostgresStore {
+  return new PostgresStore(createPool(opts), { connectionString: opts.connectionString, notify: opts.notify ?? true });
+}
+
+export class PostgresStore implements Store {
+  readonly driver = 'postgres' as const;
+  /** This instance in its notifications, so its own listener skips them. */
+  readonly sender = newSender();
+  private readonly notify: NotifyTarget | null;
+  private closed: Promise<void> | null = null;
+  /** Where this instance's last claim shared between tenants stopped (see dispatch.claimDue). */
+  private readonly claimTurn = { after: '' };
+
+  /** Takes ownership of the pool: close() ends it. Without a connectionString there are no wake-ups. */
+  constructor(
+    readonly pool: pg.Pool,
+    private readonly opts: { connectionString?: string; notify?: boolean } = {},
+  ) {
+    this.notify = opts.notify && opts.connectionString ? { channel: DUE_CHANNEL, sender: this.sender } : null;
+  }
+
+  /**
+   * Listens for the other instances' wake-ups on a connection of its own (outside the pool) and
+   * hands each due time to onDue. Null when wake-ups are off. Stop the listener before close().
+   */
+  async listenDue(onDue: (dueAt: number) => void, onError?: (err: Error) => void): Promise<DueListener | null> {
+    if (!this.notify || !this.opts.connectionString) return null;
+    const listener = new DueListener({ connectionString: this.opts.connectionString, sender: this.sender, onDue, onError });
+    await listener.start();
+    return listener;
+  }
+
+  async migrate(): Promise<void> {
+    await migratePg(this.pool);
+  }
+
+  async ping(): Promise<void> {
+    await this.pool.query('SELECT 1');
+  }
+
+  close(): Promise<void> {
+    this.closed ??= this.pool.end();
+    return this.closed;
+  }
+
+  createJobs(jobs: NewJob[], now: number): Promise<CreateOutcome[]> {
+    return createJobs(this.pool, jobs, now, this.notify);
+  }
+
+  getJob(id: string): Promise<Job | null> {
+    return reads.getJob(this.pool, id);
+  }
+
+  listJobs(filter: ListFilter, limit: number, cursor: string | null): Promise<Page<Job>> {
+    return reads.listJobs(this.pool, filter, limit, cursor);
+  }
+
+  listAttempts(jobId: string): Promise<Attempt[]> {
+    return reads.listAttempts(this.pool, jobId);
+  }
+
+  countByStatus(): Promise<Record<JobStatus, number>> {
+    return reads.countByStatus(this.pool);
+  }
+
+  claimDue(owner: string, now: number, leaseMs: number, limit: number): Promise<ClaimedJob[]> {
+    return dispatch.claimDue(this.pool, owner, now, leaseMs, limit, this.claimTurn);
+  }
+
+  nextDueAt(): Promise<number | null> {
+    return dispatch.nextDueAt(this.pool);
+  }
+
+  markRunning(ids: string[], owner: string, now: number): Promise<void> {
+    return dispatch.markRunning(this.pool, ids, owner, now);
+  }
+
+  completeAttempts(completions: AttemptCompletion[], now: number): Promise<void> {
+    return dispatch.completeAttempts(this.pool, completions, now);
+  }
+
+  release(ids: string[], owner: string, now: number, dueAt?: number): Promise<void> {
+    return dispatch.release(this.pool, ids, owner, now, dueAt, this.notify);
+  }
+
+  renewLeases(owner: string, now: number, leaseMs: number): Promise<number> {
+    return dispatch.renewLeases(this.pool, owner, now, leaseMs);
+  }
+
+  recoverLeases(now: number, opts?: { all?: boolean }): Promise<number> {
+    return dispatch.recoverLeases(this.pool, now, opts);
+  }
+
+  promoteDue(now: number): Promise<number> {
+    return dispatch.promoteDue(this.pool, now);
+  }
+
+  cancelJob(id: string, now: number): Promise<CommandResult> {
+    return commands.cancelJob(this.pool, id, now);
+  }
+
+  retryJob(id: string, now: number): Promise<CommandResult> {
+    return commands.retryJob(this.pool, id, now);
+  }
+
+  beginBulk(op: BulkOperationKey & { request_hash: string; expires_at: number }, now: number): Promise<BulkBegin> {
+    return bulk.beginBulk(this.pool, op, now);
+  }
+
+  bulkStep(step: BulkStep, now: number): Promise<BulkStepResult> {
+    return bulk.bulkStep(this.pool, step, now);
+  }
+
+  createApiKey(key: NewApiKey): Promise<boolean> {
+    return keys.createApiKey(this.pool, key);
+  }
+
+  getApiKey(id: string): Promise<ApiKeyRecord | null> {
+    return keys.getApiKey(this.pool, id);
+  }
+
+  listApiKeys(): Promise<ApiKeyRecord[]> {
+    return keys.listApiKeys(this.pool);
+  }
+
+  revokeApiKey(id: string, now: number): Promise<ApiKeyRecord | null> {
+    return keys.revokeApiKey(this.pool, id, now);
+  }
+
+  pruneTerminal(before: number, limit: number): Promise<number> {
+    return housekeeping.pruneTerminal(this.pool, before, limit);
+  }
+
+  pruneExpiredKeys(now: number): Promise<number> {
+    return housekeeping.pruneExpiredKeys(this.pool, now);
+  }
+}

@@ -5,6 +5,7 @@
 //   pulsegate jobs create --file job.json | jobs get <id> | jobs list [filters] | jobs attempts <id>
 //   pulsegate jobs cancel <id> | jobs retry <id>
 //   pulsegate dlq list [--tenant T] | dlq retry <id>... | dlq retry [filters] [--dry-run]
+//   pulsegate destinations list [--tenant T] [--circuit S] | destinations reset <id>
 //   pulsegate keys create|list|revoke|generate ...        (on the database at DATABASE_PATH)
 //
 // Where: --url or PULSEGATE_URL (default http://127.0.0.1:8080); --api-key or PULSEGATE_API_KEY.
@@ -21,6 +22,7 @@ const HELP: Record<string, string> = {
   main: `usage: pulsegate <group> <command> [options]
   jobs         create | get | list | attempts | cancel | retry
   dlq          list | retry
+  destinations list | reset
   keys         create | list | revoke | generate   (local: the database at DATABASE_PATH)
 options for every API command:
   --url <url>        the service (PULSEGATE_URL; default http://127.0.0.1:8080)
@@ -47,6 +49,10 @@ exit codes: 0 done, 1 refused by the API (4xx), 2 usage, 3 unreachable or 5xx
         filters: --tenant T --type T --origin https://host[:port] --failed-after TIME
                  --failed-before TIME --error-kind KIND --status-code N --limit N
         (one call: paced by each destination's rate limit; --dry-run only counts)`,
+  destinations: `usage: pulsegate destinations <command>
+  list [--tenant T] [--circuit closed|open|half_open] [--limit N]
+                          each (tenant, origin) lane: circuit, failures in a row, in flight, waiting
+  reset <id>              close a destination's circuit by hand (the id from list)`,
 };
 
 class UsageError extends Error {}
@@ -288,6 +294,50 @@ async function dlq(client: PulseGateClient, command: string | undefined, args: s
   }
 }
 
+interface DestinationLike {
+  id: string;
+  tenant_id: string;
+  origin: string;
+  circuit: { state: string; consecutive_failures: number; probe_at: string | null };
+  in_flight: number;
+  max_in_flight: number;
+  waiting: number;
+  last_error: string | null;
+}
+
+function destinationRows(list: DestinationLike[]): string {
+  return table(
+    ['ID', 'TENANT', 'ORIGIN', 'CIRCUIT', 'FAILURES', 'IN FLIGHT', 'WAITING', 'LAST ERROR'],
+    list.map((d) => [d.id, d.tenant_id, d.origin, d.circuit.state, d.circuit.consecutive_failures, `${d.in_flight}/${d.max_in_flight}`, d.waiting, d.last_error]),
+  );
+}
+
+async function destinations(client: PulseGateClient, command: string | undefined, args: string[], out: Out): Promise<number> {
+  switch (command) {
+    case 'list': {
+      const { values } = parseArgs({ args, options: { tenant: { type: 'string' }, circuit: { type: 'string' }, limit: { type: 'string' } }, strict: true });
+      const circuit = values.circuit;
+      if (circuit !== undefined && !['closed', 'open', 'half_open'].includes(circuit)) throw new UsageError('--circuit is closed, open or half_open');
+      const query = {
+        ...(values.tenant ? { tenant_id: values.tenant } : {}),
+        ...(circuit ? { circuit: circuit as 'open' } : {}),
+        ...(values.limit ? { limit: Number(values.limit) } : {}),
+      };
+      const page = await call(client.GET('/v1/destinations', { params: { query } }));
+      out.print(out.json ? JSON.stringify(page) : destinationRows(page.data));
+      return EXIT.ok;
+    }
+    case 'reset': {
+      const { positionals } = parseArgs({ args, allowPositionals: true, strict: true });
+      const d = await call(client.POST('/v1/destinations/{id}/reset', { params: { path: { id: oneId(positionals, 'destination id') } } }));
+      out.print(out.json ? JSON.stringify(d) : destinationRows([d]));
+      return EXIT.ok;
+    }
+    default:
+      throw new UsageError(command ? `unknown command destinations ${command}` : 'give a destinations command');
+  }
+}
+
 /** Runs one command line; returns the exit code. Output goes to out, diagnostics to err. */
 async function run(argv: string[], env: NodeJS.ProcessEnv, out: (s: string) => void, err: (s: string) => void): Promise<number> {
   const globals = parseArgs({
@@ -328,6 +378,7 @@ async function run(argv: string[], env: NodeJS.ProcessEnv, out: (s: string) => v
   try {
     if (group === 'jobs') return await jobs(client, command, rest, o);
     if (group === 'dlq') return await dlq(client, command, rest, o);
+    if (group === 'destinations') return await destinations(client, command, rest, o);
     throw new UsageError(`unknown group ${group}`);
   } catch (e) {
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {

@@ -47,7 +47,8 @@ describe('the pulsegate CLI', () => {
     rx = await startReceiver((_req, res) => {
       res.writeHead(failing ? 503 : 200).end(failing ? 'down' : 'ok');
     });
-    svc = await startTestService({ API_KEYS: `*:${key}` });
+    // three refused connections in a row open a destination's circuit (other tenants here fail once)
+    svc = await startTestService({ API_KEYS: `*:${key}`, CIRCUIT_FAILURE_THRESHOLD: '3', CIRCUIT_COOLDOWN_MS: '60000' });
   });
   after(async () => {
     await svc.cleanup();
@@ -56,7 +57,7 @@ describe('the pulsegate CLI', () => {
   });
 
   it('prints help for every group, and exits 2 on a usage error', async () => {
-    for (const args of [['--help'], ['jobs', '--help'], ['dlq', '--help']]) {
+    for (const args of [['--help'], ['jobs', '--help'], ['dlq', '--help'], ['destinations', '--help']]) {
       const r = await cli(args);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /^usage: pulsegate/);
@@ -156,6 +157,31 @@ describe('the pulsegate CLI', () => {
     const down = await cli(['jobs', 'list', '--url', 'http://127.0.0.1:9']);
     assert.equal(down.code, 3);
     assert.match(down.stderr, /cannot reach the service/);
+  });
+
+  it('lists destinations with their circuits, and resets an open one', async () => {
+    const gone = await startReceiver();
+    const dead = `${gone.url}/hook`;
+    await gone.close();
+    const file = join(dir, 'dead.json');
+    writeFileSync(file, JSON.stringify(jobBody(dead, { tenant_id: 'dead', payload: { dead: 1 }, retry: { max_attempts: 5, base_delay_ms: 10 } })));
+    assert.equal((await cli(['jobs', 'create', '--file', file])).code, 0);
+    const origin = new URL(dead).origin;
+    const open = await eventually(async () => {
+      const r = await cli(['destinations', 'list', '--circuit', 'open', '--json']);
+      const list = (JSON.parse(r.stdout) as { data: { id: string; origin: string }[] }).data;
+      return list.find((d) => d.origin === origin) ?? null;
+    }, 10_000);
+    const table = await cli(['destinations', 'list', '--tenant', 'dead']);
+    assert.match(table.stdout, /^ID\s+TENANT\s+ORIGIN\s+CIRCUIT/);
+    assert.match(table.stdout, new RegExp(`dead\\s+${origin.replace(/[.]/g, '\\.')}\\s+open`));
+    const reset = await cli(['destinations', 'reset', open.id]);
+    assert.equal(reset.code, 0, reset.stderr);
+    assert.match(reset.stdout, /closed|half_open/);
+    const unknown = await cli(['destinations', 'reset', 'bm9uZSBodHRwOi8veA']);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /404 not_found/);
+    await cli(['jobs', 'cancel', '--tenant', 'dead']);
   });
 
   it('runs the local keys commands', async () => {

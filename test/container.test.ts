@@ -308,3 +308,55 @@ describe('docker-compose.yml', () => {
     assert.ok(Number(grace[1]) * 1000 > config.SHUTDOWN_TIMEOUT_MS, 'docker waits longer than the drain before SIGKILL');
   });
 });
+
+describe('docker-compose.postgres.yml', () => {
+  interface ComposeService {
+    build?: string | { context?: string };
+    image?: string;
+    ports?: string[];
+    environment?: Record<string, string | number | boolean>;
+    healthcheck?: { test?: string[] };
+    depends_on?: Record<string, { condition?: string }>;
+    stop_grace_period?: string;
+    volumes?: string[];
+  }
+  // `<<: *pulsegate` merges the replicas' shared settings, as Compose does
+  const compose = parseYaml(read('docker-compose.postgres.yml'), { merge: true }) as {
+    services: Record<string, ComposeService>;
+    volumes?: Record<string, unknown>;
+  };
+  const replicas = Object.entries(compose.services).filter(([, s]) => s.build !== undefined);
+  const envOf = (s: ComposeService) => Object.fromEntries(Object.entries(s.environment ?? {}).map(([k, v]) => [k, String(v)]));
+
+  it('runs two PulseGate replicas beside a postgres service with a healthcheck and a named volume', () => {
+    assert.deepEqual(replicas.map(([n]) => n), ['pulsegate-1', 'pulsegate-2']);
+    const pgService = compose.services.postgres;
+    assert.ok(pgService, 'a postgres service');
+    assert.match(pgService.image ?? '', /^postgres:\d+/);
+    assert.match((pgService.healthcheck?.test ?? []).join(' '), /pg_isready/);
+    const volume = (pgService.volumes ?? [])[0]?.split(':')[0] ?? '';
+    assert.ok(compose.volumes && volume in compose.volumes, `volume ${volume} is declared`);
+  });
+
+  it('points both replicas at the postgres service, waits for it to be healthy, and requires API keys', () => {
+    const hostPorts = new Set<string>();
+    for (const [name, svc] of replicas) {
+      const env = envOf(svc);
+      for (const k of Object.keys(env)) assert.ok(configKeys.has(k), `${name}: ${k} is a setting`);
+      assert.match(env.DATABASE_URL ?? '', /^postgres:\/\/[^@]+@postgres:5432\/\w+$/, `${name}: DATABASE_URL to the postgres service`);
+      assert.equal(env.DATABASE_PATH, undefined, `${name}: no SQLite file`);
+      assert.match(env.API_KEYS ?? '', /^\$\{PULSEGATE_API_KEYS:\?.+\}$/, `${name}: compose refuses to start without keys`);
+      assert.equal(svc.depends_on?.postgres?.condition, 'service_healthy', `${name}: starts once postgres is healthy`);
+      assert.match((svc.healthcheck?.test ?? []).join(' '), /\/healthz/, `${name}: has a healthcheck`);
+      const config = loadConfig({ ...env, API_KEYS: `*:${'k'.repeat(43)}`, DATABASE_URL: 'postgres://pulsegate:pw@postgres:5432/pulsegate' });
+      assert.equal(config.HOST, '0.0.0.0');
+      const grace = /^(\d+)s$/.exec(svc.stop_grace_period ?? '');
+      assert.ok(grace && Number(grace[1]) * 1000 > config.SHUTDOWN_TIMEOUT_MS, `${name}: docker waits out the drain`);
+      for (const p of svc.ports ?? []) {
+        assert.match(p, /^127\.0\.0\.1:\d+:8080$/, `${name}: published on loopback only`);
+        hostPorts.add(p.split(':')[1] as string);
+      }
+    }
+    assert.equal(hostPorts.size, 2, 'each replica on its own host port');
+  });
+});

@@ -82,6 +82,8 @@ export const configSchema = z.object({
   PG_POOL_MAX: int(10, 1, 1000),
   /** The server cancels a statement running longer than this; 0 means no limit. */
   PG_STATEMENT_TIMEOUT_MS: int(5000, 0, 3_600_000),
+  /** Getting a connection from the pool fails (503 store_unavailable) after this long. */
+  PG_CONNECT_TIMEOUT_MS: int(10_000, 100, 600_000),
   /** Wake the other instances with LISTEN/NOTIFY when work they could take is written (one more connection each). */
   PG_NOTIFY: bool(true),
   /** FULL survives power loss (an fsync per group commit); NORMAL survives a process crash only. */

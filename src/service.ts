@@ -19,6 +19,7 @@ import { Intake } from './engine/intake.js';
 import { EventBus } from './observability/events.js';
 import { attachEventLogger, createLogger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
+import { guardStore } from './store/faults.js';
 import { databaseLabel, openConfiguredStore } from './store/open.js';
 import type { PostgresStore } from './store/postgres/postgres-store.js';
 import type { Store } from './store/store.js';
@@ -52,7 +53,8 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
   const lifecycle: Lifecycle = { phase: 'starting' };
   const events = new EventBus();
 
-  const store = o.store ?? (await openConfiguredStore(config));
+  // store faults (database down, disk full) come out typed as StoreUnavailableError: 503 store_unavailable
+  const store = guardStore(o.store ?? (await openConfiguredStore(config)));
   try {
     await store.migrate();
   } catch (err) {

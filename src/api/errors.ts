@@ -4,6 +4,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { isStoreUnavailable } from '../store/faults.js';
 
 export const ERROR_CODES = [
   'validation_failed',
@@ -17,9 +18,13 @@ export const ERROR_CODES = [
   'unauthorized',
   'forbidden',
   'request_timeout',
+  'store_unavailable',
   'internal',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** Seconds a client is told to wait (Retry-After) when the store cannot write. */
+export const STORE_RETRY_AFTER_S = 5;
 
 /** Bad fields named in one error answer at most. */
 export const MAX_FIELDS = 100;
@@ -75,6 +80,12 @@ export function zodIssueFields(where: string, issues: readonly { path: PropertyK
 /** Maps every error a route or fastify itself raises to the error shape and a stable code. */
 export function errorHandler(err: FastifyError & { validationContext?: string }, req: FastifyRequest, reply: FastifyReply): void {
   if (err instanceof ApiError) return sendError(reply, err.status, err.code, err.message, err.details);
+  if (isStoreUnavailable(err)) {
+    // the database is down or full: nothing was acknowledged, the client tries again later
+    req.log.warn({ store_code: err.storeCode }, 'store unavailable');
+    void reply.header('Retry-After', String(STORE_RETRY_AFTER_S));
+    return sendError(reply, 503, 'store_unavailable', `the store cannot take writes now (${err.storeCode}): retry after ${STORE_RETRY_AFTER_S} s`);
+  }
   if (Array.isArray(err.validation)) {
     const where = err.validationContext ?? 'body';
     const fields = (err.validation as ValidationIssue[]).flatMap((v) => issueFields(where, v));

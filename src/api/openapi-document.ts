@@ -48,7 +48,7 @@ const STATUS_TEXT: Record<string, string> = {
   415: 'The body is not application/json (`unsupported_media_type`).',
   422: 'A well-formed body that breaks a rule: every bad field is named in `details.fields` (`validation_failed`, `idempotency_key_reused`, `destination_not_allowed`).',
   500: 'Unexpected failure (`internal`).',
-  503: 'Starting or shutting down (`overloaded`): try again after Retry-After.',
+  503: 'The store cannot take writes now: the database is down or restarting, or its disk is full (`store_unavailable`); or the service is starting or shutting down (`overloaded`). Try again after Retry-After.',
 };
 
 const ERROR_REF = { $ref: '#/components/schemas/Error' };
@@ -65,8 +65,9 @@ export function finishOpenApi(input: TransformInput): Json {
       if (path.startsWith('/v1/')) {
         // answered before any route runs: a URL with bad percent-encoding (400), a request slow to
         // arrive (408), a failure (500); and on every POST a body that is not JSON (400), too
-        // large (413) or of another type (415)
-        const generic = method === 'post' ? ['400', '408', '413', '415', '500'] : ['400', '408', '500'];
+        // large (413) or of another type (415); and, from any route that uses the store, the store
+        // unable to answer (503 store_unavailable, with Retry-After)
+        const generic = method === 'post' ? ['400', '408', '413', '415', '500', '503'] : ['400', '408', '500', '503'];
         for (const status of generic) op.responses[status] ??= { content: { [JSON_TYPE]: { schema: ERROR_REF } } };
       }
       for (const [status, response] of Object.entries(op.responses)) {
@@ -74,6 +75,7 @@ export function finishOpenApi(input: TransformInput): Json {
           response.description = STATUS_TEXT[status] ?? 'OK';
         }
         const names = [...(RESPONSE_HEADERS[op.operationId ?? '']?.[status] ?? []), ...(status === '401' ? ['WWW-Authenticate'] : [])];
+        if (status === '503' && path.startsWith('/v1/') && !names.includes('Retry-After')) names.push('Retry-After');
         if (names.length > 0) response.headers = Object.fromEntries(names.map((n) => [n, { $ref: `#/components/headers/${n}` }]));
       }
       addExamples(op);

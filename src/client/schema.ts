@@ -316,7 +316,7 @@ export interface components {
                 job?: components["schemas"]["Job"];
                 error?: {
                     /** @enum {string} */
-                    code: "validation_failed" | "not_found" | "conflict" | "payload_too_large" | "unsupported_media_type" | "idempotency_key_reused" | "destination_not_allowed" | "overloaded" | "unauthorized" | "forbidden" | "request_timeout" | "internal";
+                    code: "validation_failed" | "not_found" | "conflict" | "payload_too_large" | "unsupported_media_type" | "idempotency_key_reused" | "destination_not_allowed" | "overloaded" | "unauthorized" | "forbidden" | "request_timeout" | "store_unavailable" | "internal";
                     message: string;
                     details?: unknown;
                 };
@@ -440,7 +440,7 @@ export interface components {
         Error: {
             error: {
                 /** @enum {string} */
-                code: "validation_failed" | "not_found" | "conflict" | "payload_too_large" | "unsupported_media_type" | "idempotency_key_reused" | "destination_not_allowed" | "overloaded" | "unauthorized" | "forbidden" | "request_timeout" | "internal";
+                code: "validation_failed" | "not_found" | "conflict" | "payload_too_large" | "unsupported_media_type" | "idempotency_key_reused" | "destination_not_allowed" | "overloaded" | "unauthorized" | "forbidden" | "request_timeout" | "store_unavailable" | "internal";
                 message: string;
                 details?: unknown;
             };
@@ -588,6 +588,16 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The store cannot take writes now: the database is down or restarting, or its disk is full (`store_unavailable`); or the service is starting or shutting down (`overloaded`). Try again after Retry-After. */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     createJob: {
@@ -699,7 +709,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Starting or shutting down (`overloaded`): try again after Retry-After. */
+            /** @description The store cannot take writes now: the database is down or restarting, or its disk is full (`store_unavailable`); or the service is starting or shutting down (`overloaded`). Try again after Retry-After. */
             503: {
                 headers: {
                     "Retry-After": components["headers"]["Retry-After"];
@@ -786,6 +796,16 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The store cannot take writes now: the database is down or restarting, or its disk is full (`store_unavailable`); or the service is starting or shutting down (`overloaded`). Try again after Retry-After. */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     listAttempts: {
@@ -857,6 +877,16 @@ export interface operations {
             /** @description Unexpected failure (`internal`). */
             500: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The store cannot take writes now: the database is down or restarting, or its disk is full (`store_unavailable`); or the service is starting or shutting down (`overloaded`). Try again after Retry-After. */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -967,6 +997,16 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The store cannot take writes now: the database is down or restarting, or its disk is full (`store_unavailable`); or the service is starting or shutting down (`overloaded`). Try again after Retry-After. */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     retryJob: {
@@ -1071,6 +1111,16 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The store cannot take writes now: the database is down or restarting, or its disk is full (`store_unavailable`); or the service is starting or shutting down (`overloaded`). Try again after Retry-After. */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     createJobsBatch: {
@@ -1168,9 +1218,10 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Starting or shutting down (`overloaded`): try again after Retry-After. */
+            /** @description The store cannot take writes now: the database is down or restarting, or its disk is full (`store_unavailable`); or the service is starting or shutting down (`overloaded`). Try again after Retry-After. */
             503: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1241,6 +1292,16 @@ export interface operations {
             /** @description Unexpected failure (`internal`). */
             500: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The store cannot take writes now: the database is down or restarting, or its disk is full (`store_unavailable`); or the service is starting or shutting down (`overloaded`). Try again after Retry-After. */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1347,6 +1408,16 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The store cannot take writes now: the database is down or restarting, or its disk is full (`store_unavailable`); or the service is starting or shutting down (`overloaded`). Try again after Retry-After. */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     cancelJobs: {
@@ -1447,6 +1518,16 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The store cannot take writes now: the database is down or restarting, or its disk is full (`store_unavailable`); or the service is starting or shutting down (`overloaded`). Try again after Retry-After. */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     listDestinations: {
@@ -1539,6 +1620,16 @@ export interface operations {
             /** @description Unexpected failure (`internal`). */
             500: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The store cannot take writes now: the database is down or restarting, or its disk is full (`store_unavailable`); or the service is starting or shutting down (`overloaded`). Try again after Retry-After. */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1665,6 +1756,16 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The store cannot take writes now: the database is down or restarting, or its disk is full (`store_unavailable`); or the service is starting or shutting down (`overloaded`). Try again after Retry-After. */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     getHealth: {
@@ -1715,7 +1816,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Starting or shutting down (`overloaded`): try again after Retry-After. */
+            /** @description The store cannot take writes now: the database is down or restarting, or its disk is full (`store_unavailable`); or the service is starting or shutting down (`overloaded`). Try again after Retry-After. */
             503: {
                 headers: {
                     [name: string]: unknown;

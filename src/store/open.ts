@@ -15,6 +15,7 @@ export async function openConfiguredStore(config: Config): Promise<Store> {
       connectionString: config.DATABASE_URL,
       max: config.PG_POOL_MAX,
       statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS,
+      connectTimeoutMs: config.PG_CONNECT_TIMEOUT_MS,
       notify: config.PG_NOTIFY,
     });
   }

@@ -99,6 +99,11 @@ export interface Store {
   migrate(): Promise<void>;
   /** A cheap query that proves the database answers (for /readyz). */
   ping(): Promise<void>;
+  /**
+   * Optional: proves the database can take a write, changing nothing (for /readyz while the last
+   * write failed as store-unavailable). Without it /readyz relies on ping().
+   */
+  probeWrite?(): Promise<void>;
   close(): Promise<void>;
 
   // ── intake ───────────────────────────────────────────────────────────────────────────────────

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { storeHealth } from '../../store/faults.js';
 import type { ApiContext } from '../context.js';
 
 const healthSchema = z.object({ status: z.string(), checks: z.record(z.string(), z.string()).optional() });
@@ -25,8 +26,14 @@ export function healthRoutes(app: FastifyInstance, ctx: ApiContext): void {
     let ok = ctx.lifecycle.phase === 'ready';
     checks.engine = ctx.engine.isRunning ? 'running' : 'stopped';
     if (!ctx.engine.isRunning) ok = false;
+    const health = storeHealth(ctx.store);
     try {
       await ctx.store.ping();
+      if (health?.failure) {
+        // the last write failed as store-unavailable: ready again only once a write would succeed
+        if (ctx.store.probeWrite) await ctx.store.probeWrite();
+        health.recovered();
+      }
       checks.store = 'ok';
     } catch (err) {
       checks.store = `failing: ${(err as Error).message}`;

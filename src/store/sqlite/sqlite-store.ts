@@ -242,6 +242,42 @@ export class SqliteStore implements Store {
     }
   }
 
+  /**
+   * Allocates pages as a write would, in a transaction that is rolled back: a table and a row one
+   * page larger than the free pages the file has (up to 256 of them: with more free pages there is
+   * room for writes anyway), so the file must grow. Fails with SQLITE_FULL while it may not grow
+   * (max_page_count, quota),
+   * SQLITE_BUSY while another connection holds the lock past busy_timeout, SQLITE_READONLY or an
+   * I/O error while the file cannot be written. It does not write the WAL, so a disk that is full
+   * only for the WAL shows in the next real write instead.
+   */
+  async probeWrite(): Promise<void> {
+    const pageSize = Number(this.db.pragma('page_size', { simple: true }));
+    const free = Number(this.db.pragma('freelist_count', { simple: true }));
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      this.db.exec('CREATE TABLE pulsegate_write_probe (b BLOB)');
+      this.db.prepare('INSERT INTO pulsegate_write_probe (b) VALUES (zeroblob(?))').run(pageSize * (Math.min(free, 256) + 2));
+    } finally {
+      this.db.exec('ROLLBACK');
+    }
+  }
+
+  /**
+   * Caps the database at `pages` pages (PRAGMA max_page_count, on this connection only; SQLite
+   * never sets it below the current size) and returns the cap now in force. A write that needs more
+   * fails with SQLITE_FULL, as on a full disk: the tests use it to make SQLite itself report one,
+   * and an operator could use it as a quota. Not part of the Store contract.
+   */
+  setMaxPageCount(pages: number): number {
+    return Number(this.db.pragma(`max_page_count = ${Math.max(1, Math.floor(pages))}`, { simple: true }));
+  }
+
+  /** Pages in the database file now (PRAGMA page_count). */
+  pageCount(): number {
+    return Number(this.db.pragma('page_count', { simple: true }));
+  }
+
   async ping(): Promise<void> {
     // Its own statement: it must answer before migrate() too, when the others cannot be prepared.
     this.pingStmt ??= this.db.prepare('SELECT 1');

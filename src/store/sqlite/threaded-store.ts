@@ -75,6 +75,10 @@ export class ThreadedSqliteStore implements Store {
     });
   }
 
+  probeWrite(): Promise<void> {
+    return this.call('probeWrite');
+  }
+
   private call<T>(method: string, ...args: unknown[]): Promise<T> {
     if (this.closed) return Promise.reject(new Error('store is closed'));
     const id = ++this.seq;

@@ -66,6 +66,22 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
 // for `status IN (...)` and then sorts every waiting job; INDEXED BY also fails loudly at prepare
 // time if a predicate ever drifts from its index.
 const WAITING = `status IN ('scheduled','queued','retrying')`;
+
+/** The claim: due waiting jobs no one holds, oldest due first, through `index`, narrowed by `where`. */
+function claimSql(index: string, where: string): string {
+  return `
+    UPDATE jobs SET
+      lease_owner = @owner,
+      lease_expires_at = @lease_expires_at,
+      status = CASE status WHEN 'scheduled' THEN 'queued' ELSE status END,
+      updated_at = CASE status WHEN 'scheduled' THEN @now ELSE updated_at END
+    WHERE id IN (
+      SELECT id FROM jobs INDEXED BY ${index}
+      WHERE ${WAITING} AND lease_owner IS NULL ${where} AND due_at <= @now
+      ORDER BY due_at, id
+      LIMIT @limit)
+    RETURNING *`;
+}
 /** A fair claim visits at most this many tenants (one index seek each) ... */
 const FAIR_TENANTS_VISITED = 256;
 /** ... and shares a claim between at most this many tenants with due jobs; the next claim goes on from there. */
@@ -600,30 +616,8 @@ export class SqliteStore implements Store {
       countByStatus: db.prepare<[], { status: JobStatus; n: number }>(
         'SELECT status, count(*) AS n FROM jobs GROUP BY status',
       ),
-      claim: db.prepare<Named, JobRow>(`
-        UPDATE jobs SET
-          lease_owner = @owner,
-          lease_expires_at = @lease_expires_at,
-          status = CASE status WHEN 'scheduled' THEN 'queued' ELSE status END,
-          updated_at = CASE status WHEN 'scheduled' THEN @now ELSE updated_at END
-        WHERE id IN (
-          SELECT id FROM jobs INDEXED BY jobs_claim
-          WHERE ${WAITING} AND lease_owner IS NULL AND due_at <= @now
-          ORDER BY due_at, id
-          LIMIT @limit)
-        RETURNING *`),
-      claimTenant: db.prepare<Named, JobRow>(`
-        UPDATE jobs SET
-          lease_owner = @owner,
-          lease_expires_at = @lease_expires_at,
-          status = CASE status WHEN 'scheduled' THEN 'queued' ELSE status END,
-          updated_at = CASE status WHEN 'scheduled' THEN @now ELSE updated_at END
-        WHERE id IN (
-          SELECT id FROM jobs INDEXED BY jobs_claim_tenant
-          WHERE ${WAITING} AND lease_owner IS NULL AND tenant_id = @tenant AND due_at <= @now
-          ORDER BY due_at, id
-          LIMIT @limit)
-        RETURNING *`),
+      claim: db.prepare<Named, JobRow>(claimSql('jobs_claim', '')),
+      claimTenant: db.prepare<Named, JobRow>(claimSql('jobs_claim_tenant', 'AND tenant_id = @tenant')),
       // the first entry of the next tenant in jobs_claim_tenant: that tenant and its earliest due_at
       nextWaitingTenant: db.prepare<Named, { tenant_id: string; due_at: number }>(`
         SELECT tenant_id, due_at FROM jobs INDEXED BY jobs_claim_tenant

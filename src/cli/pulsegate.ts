@@ -160,6 +160,20 @@ function bulkText(r: BulkAnswer): string {
   return r.destinations.length ? `${head}\n\n${table(['DESTINATION', 'JOBS'], r.destinations.map((d) => [d.origin, d.jobs]))}` : head;
 }
 
+/** A bulk command by filter (retry or cancel), with its Idempotency-Key when given. */
+async function bulkCommand(
+  client: PulseGateClient,
+  path: '/v1/jobs/cancel' | '/v1/dlq/retry',
+  values: FilterValues,
+  extra: Record<string, string | undefined>,
+  out: Out,
+): Promise<number> {
+  const key = values['idempotency-key'];
+  const r = await call(client.POST(path, { body: filterBody(values, extra) as never, params: { header: key ? { 'idempotency-key': key } : {} } }));
+  out.print(out.json ? JSON.stringify(r) : bulkText(r as BulkAnswer));
+  return EXIT.ok;
+}
+
 function oneId(positionals: string[], what: string): string {
   if (positionals.length !== 1) throw new UsageError(`give one ${what}`);
   return positionals[0] as string;
@@ -233,13 +247,7 @@ async function jobs(client: PulseGateClient, command: string | undefined, args: 
       if (command === 'cancel' && args.some((a) => a.startsWith('--'))) {
         const { values, positionals } = parseArgs({ args, allowPositionals: true, strict: true, options: { ...FILTERS, 'created-after': { type: 'string' }, 'created-before': { type: 'string' } } });
         if (positionals.length > 0) throw new UsageError('give a job id or filters, not both');
-        const key = values['idempotency-key'];
-        const r = await call(client.POST('/v1/jobs/cancel', {
-          body: filterBody(values, { created_after: values['created-after'], created_before: values['created-before'] }) as never,
-          params: { header: key ? { 'idempotency-key': key } : {} },
-        }));
-        out.print(out.json ? JSON.stringify(r) : bulkText(r as BulkAnswer));
-        return EXIT.ok;
+        return bulkCommand(client, '/v1/jobs/cancel', values, { created_after: values['created-after'], created_before: values['created-before'] }, out);
       }
       const { positionals } = parseArgs({ args, allowPositionals: true, strict: true });
       const id = oneId(positionals, 'job id');
@@ -265,13 +273,7 @@ async function dlq(client: PulseGateClient, command: string | undefined, args: s
       const { values, positionals } = parseArgs({ args, allowPositionals: true, strict: true, options: { ...FILTERS, 'failed-after': { type: 'string' }, 'failed-before': { type: 'string' } } });
       if (positionals.length === 0) {
         if (!args.some((a) => a.startsWith('--'))) throw new UsageError('give the ids of the jobs to retry, or filters');
-        const key = values['idempotency-key'];
-        const r = await call(client.POST('/v1/dlq/retry', {
-          body: filterBody(values, { failed_after: values['failed-after'], failed_before: values['failed-before'] }) as never,
-          params: { header: key ? { 'idempotency-key': key } : {} },
-        }));
-        out.print(out.json ? JSON.stringify(r) : bulkText(r as BulkAnswer));
-        return EXIT.ok;
+        return bulkCommand(client, '/v1/dlq/retry', values, { failed_after: values['failed-after'], failed_before: values['failed-before'] }, out);
       }
       if (args.some((a) => a.startsWith('--'))) throw new UsageError('give job ids or filters, not both');
       const results: { id: string; status: string; error: string | null }[] = [];

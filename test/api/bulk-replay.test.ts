@@ -14,19 +14,13 @@ import { spawnService, type ServiceProcess } from '../support/process.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
 import { eventually } from '../support/service.js';
 import { newJob } from '../store/store-contract.js';
+import type { BulkView } from './helpers.js';
 import { expectError, type JobView, type PageView } from './helpers.js';
 
 const JOBS = 500;
 const RPS = 50;
 const BURST = 5;
 
-interface BulkView {
-  action: string;
-  dry_run: boolean;
-  jobs: number;
-  destinations: { origin: string; jobs: number }[];
-  destinations_truncated: boolean;
-}
 
 describe('bulk replay of the dead-letter queue', () => {
   let svc: ServiceProcess;

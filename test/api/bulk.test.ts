@@ -5,15 +5,8 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { generateKey } from '../../src/auth/keys.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
 import { eventually, jobBody, startTestService, type TestService } from '../support/service.js';
-import { assertNames, createJob, expectError, LATER, type JobView } from './helpers.js';
+import { assertNames, createJob, expectError, LATER, type BulkView, type JobView } from './helpers.js';
 
-interface BulkView {
-  action: string;
-  dry_run: boolean;
-  jobs: number;
-  destinations: { origin: string; jobs: number }[];
-  destinations_truncated: boolean;
-}
 
 const acme = generateKey().key;
 const globex = generateKey().key;

@@ -48,6 +48,15 @@ export interface JobView {
   completed_at: string | null;
 }
 
+/** The answer of a bulk command (POST /v1/dlq/retry, POST /v1/jobs/cancel). */
+export interface BulkView {
+  action: string;
+  dry_run: boolean;
+  jobs: number;
+  destinations: { origin: string; jobs: number }[];
+  destinations_truncated: boolean;
+}
+
 export interface ErrorView {
   code: string;
   message: string;

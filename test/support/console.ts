@@ -2,21 +2,10 @@
 // chromium, driven by playwright-core. .ci/run installs chromium; locally a test without it skips
 // and says how to get it, while under CI=true a missing browser fails.
 import { execFileSync } from 'node:child_process';
-import { existsSync, statSync, readdirSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { CONSOLE_DIR } from '../../src/api/console.js';
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-function newest(dir: string): number {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
-  }
-  return t;
-}
+import { newest, ROOT } from './build.js';
 
 /** Builds the console when dist/console/ is missing or older than console/ or the client types. */
 export function ensureConsoleBuilt(): void {

@@ -397,7 +397,7 @@ export class Engine {
       trace_id: traceIdOf(job.traceparent),
     });
     // a job without a trace pays this one check
-    const span = job.traceparent && this.tracing ? this.tracing.startAttempt({ ...job, traceparent: job.traceparent }, attempt, startedAt) : null;
+    const span = job.traceparent && this.tracing ? this.tracing.startAttempt(job, job.traceparent, attempt, startedAt) : null;
     void deliverAttempt(this.o.deliver, job, startedAt, span).then(({ result, durationMs }) => this.finish(h, attempt, startedAt, durationMs, result, span));
   }
 

@@ -34,17 +34,19 @@ export const ATTR = {
   serverAddress: 'server.address',
 } as const;
 
-function originOf(url: string): string {
+function parseUrl(url: string): URL | null {
   try {
-    return new URL(url).origin;
+    return new URL(url);
   } catch {
-    return 'invalid';
+    return null;
   }
 }
 
+const originOf = (url: string): string => parseUrl(url)?.origin ?? 'invalid';
+
 /** The create span's context, as the job stored it, for its attempts to be children of. */
-function parentOf(job: TracedJob): Context {
-  const sc = parseTraceparent(job.traceparent);
+function parentOf(job: TracedJob, traceparent: string): Context {
+  const sc = parseTraceparent(traceparent);
   if (sc === null) return ROOT_CONTEXT;
   return trace.setSpanContext(ROOT_CONTEXT, {
     traceId: sc.trace_id,
@@ -112,9 +114,9 @@ export function otelTracing(o: OtelOptions): Tracing {
         },
       };
     },
-    startAttempt(job, attempt, startTime): AttemptSpan {
-      const parent = parentOf(job);
-      const origin = originOf(job.destination.url);
+    startAttempt(job, traceparent, attempt, startTime): AttemptSpan {
+      const parent = parentOf(job, traceparent);
+      const url = parseUrl(job.destination.url);
       const span = tracer.startSpan(
         'job attempt',
         {
@@ -124,9 +126,9 @@ export function otelTracing(o: OtelOptions): Tracing {
             [ATTR.jobId]: job.id,
             [ATTR.tenantId]: job.tenant_id,
             [ATTR.attempt]: attempt,
-            [ATTR.origin]: origin,
+            [ATTR.origin]: url?.origin ?? 'invalid',
             [ATTR.method]: job.destination.method,
-            [ATTR.serverAddress]: origin === 'invalid' ? '' : new URL(origin).hostname,
+            [ATTR.serverAddress]: url?.hostname ?? '',
           },
         },
         parent,

@@ -39,16 +39,16 @@ export interface AttemptSpan {
   end(result: DeliveryResult, endTime: number): void;
 }
 
-/** The trace fields of a stored job (a job without a trace has traceparent null). */
-export type TracedJob = Pick<Job, 'id' | 'tenant_id' | 'destination'> & { traceparent: string; tracestate?: string | null };
+/** What an attempt span needs of its job. */
+export type TracedJob = Pick<Job, 'id' | 'tenant_id' | 'destination' | 'tracestate'>;
 
 export interface Tracing {
   /** Whether spans are recorded and exported (the SDK is loaded). */
   readonly exporting: boolean;
   /** Null: the job has no trace (no valid traceparent came, and nothing is exported). */
   startCreate(incoming: IncomingTrace | null, startTime: number): CreateSpan | null;
-  /** Only for a job with a trace. `attempt` > 1 also records the retry wait before it. */
-  startAttempt(job: TracedJob, attempt: number, startTime: number): AttemptSpan;
+  /** Only for a job with a trace (`traceparent`: the job's). `attempt` > 1 also records the retry wait before it. */
+  startAttempt(job: TracedJob, traceparent: string, attempt: number, startTime: number): AttemptSpan;
   /** Exports what is buffered, then stops. */
   shutdown(): Promise<void>;
 }
@@ -64,9 +64,8 @@ export function propagationOnly(): Tracing {
       const traceparent = formatTraceparent({ ...incoming.parent, span_id: newSpanId() });
       return { traceparent, tracestate: incoming.tracestate, end: noop };
     },
-    startAttempt(job) {
+    startAttempt(job, tp) {
       // the stored traceparent is PulseGate's own, well formed: keep its trace id and flags
-      const tp = job.traceparent;
       return { traceparent: `${tp.slice(0, 36)}${newSpanId()}${tp.slice(52)}`, tracestate: job.tracestate ?? null, end: noop };
     },
     shutdown: async () => {},

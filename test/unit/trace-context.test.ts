@@ -101,9 +101,9 @@ describe('propagation without export', () => {
     assert.notEqual(c?.span_id, PARENT);
     assert.equal(c?.flags, 1);
     assert.equal(create.tracestate, 'a=1');
-    const job = { id: 'j', tenant_id: 't', destination: { url: 'http://x', method: 'POST' as const, timeout_ms: 1, headers: {} }, traceparent: create.traceparent, tracestate: 'a=1' };
-    const a1 = t.startAttempt(job, 1, 0);
-    const a2 = t.startAttempt(job, 2, 0);
+    const job = { id: 'j', tenant_id: 't', destination: { url: 'http://x', method: 'POST' as const, timeout_ms: 1, headers: {} }, tracestate: 'a=1' };
+    const a1 = t.startAttempt(job, create.traceparent, 1, 0);
+    const a2 = t.startAttempt(job, create.traceparent, 2, 0);
     assert.equal(parseTraceparent(a1.traceparent)?.trace_id, TRACE);
     assert.notEqual(parseTraceparent(a1.traceparent)?.span_id, parseTraceparent(a2.traceparent)?.span_id);
     assert.equal(a1.tracestate, 'a=1');

@@ -7,8 +7,8 @@ import type { CircuitState } from '../engine/circuit.js';
 
 export type PulseEvent =
   | { type: 'job.created'; job_id: string; tenant_id: string; status: JobStatus; run_at: number; trace_id?: string }
-  | { type: 'job.idempotent_replay'; job_id: string; tenant_id: string }
-  | { type: 'job.deduplicated'; job_id: string; tenant_id: string; source: 'cache' | 'store' }
+  | { type: 'job.idempotent_replay'; job_id: string; tenant_id: string; trace_id?: string }
+  | { type: 'job.deduplicated'; job_id: string; tenant_id: string; source: 'cache' | 'store'; trace_id?: string }
   | {
       type: 'attempt.started';
       job_id: string;

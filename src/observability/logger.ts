@@ -128,11 +128,11 @@ export function attachEventLogger(events: EventBus, logger: Logger): () => void 
         }
         break;
       case 'job.idempotent_replay':
-        if (logger.isLevelEnabled('debug')) logger.debug({ event: e.type, job_id: e.job_id, tenant_id: e.tenant_id }, 'idempotent replay');
+        if (logger.isLevelEnabled('debug')) logger.debug({ event: e.type, job_id: e.job_id, tenant_id: e.tenant_id, trace_id: e.trace_id }, 'idempotent replay');
         break;
       case 'job.deduplicated':
         if (logger.isLevelEnabled('debug')) {
-          logger.debug({ event: e.type, job_id: e.job_id, tenant_id: e.tenant_id, source: e.source }, 'duplicate job');
+          logger.debug({ event: e.type, job_id: e.job_id, tenant_id: e.tenant_id, source: e.source, trace_id: e.trace_id }, 'duplicate job');
         }
         break;
       case 'attempt.started':

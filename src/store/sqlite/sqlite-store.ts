@@ -599,12 +599,14 @@ export class SqliteStore implements Store {
           id, tenant_id, type, status, payload_json,
           dest_url, dest_method, dest_timeout_ms, dest_headers_json,
           retry_max_attempts, retry_base_delay_ms, retry_max_delay_ms, rate_limit_rps, rate_limit_burst, rate_limit_max_in_flight,
-          run_at, due_at, lease_owner, lease_expires_at, idempotency_key, dedupe_key, created_at, updated_at
+          run_at, due_at, lease_owner, lease_expires_at, idempotency_key, dedupe_key, created_at, updated_at,
+          traceparent, tracestate
         ) VALUES (
           @id, @tenant_id, @type, @status, @payload_json,
           @dest_url, @dest_method, @dest_timeout_ms, @dest_headers_json,
           @retry_max_attempts, @retry_base_delay_ms, @retry_max_delay_ms, @rate_limit_rps, @rate_limit_burst, @rate_limit_max_in_flight,
-          @run_at, @due_at, @lease_owner, @lease_expires_at, @idempotency_key, @dedupe_key, @created_at, @updated_at
+          @run_at, @due_at, @lease_owner, @lease_expires_at, @idempotency_key, @dedupe_key, @created_at, @updated_at,
+          @traceparent, @tracestate
         )`),
       getJob: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE id = ?'),
       // A record whose job was pruned counts as absent (the join drops it) and is overwritten.

@@ -4,26 +4,14 @@
 
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import pg from 'pg';
+import type pg from 'pg';
 import { cpuMs } from './sys.js';
+import { onServer as onServerAt, urlFor as urlOn } from '../../test/support/postgres.js';
 
 export const PG_SERVER_URL = process.env.PG_BENCH_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
-function urlFor(database: string): string {
-  const u = new URL(PG_SERVER_URL);
-  u.pathname = `/${database}`;
-  return u.toString();
-}
-
-async function onServer<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: PG_SERVER_URL, connectionTimeoutMillis: 3000 });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
+const urlFor = (database: string) => urlOn(database, PG_SERVER_URL);
+const onServer = <T>(fn: (client: pg.Client) => Promise<T>) => onServerAt(fn, PG_SERVER_URL);
 
 /** Null when the server answers, else why not. */
 export async function postgresUnreachable(): Promise<string | null> {

@@ -133,6 +133,12 @@ async function createAndDeliver(ctx: Ctx, who: string, m: Measure): Promise<Figu
     cpu_machine: pgCpu.machine,
   };
   for (const [k, v] of Object.entries(cpu)) f[`cpu_${k}`] = v;
+  // CPU per job, µs (percent of a core over the span / jobs per second over the same span): what the
+  // scale model is built from, and steadier than the rates on a machine shared with other work
+  for (const k of Object.keys(f).filter((x) => x.startsWith('cpu_') && x !== 'cpu_machine')) {
+    const v = f[k];
+    f[`us_${k.slice(4)}`] = typeof v === 'number' && perS > 0 ? (v * 10_000) / perS : null;
+  }
   return f;
 }
 
@@ -255,6 +261,16 @@ export const postgres: Scenario = {
       'CPU % of a core, pg-boss send+loop: postgres backends + shared / worker / loadgen / receiver; machine',
       '',
       `${fmt(m.sendloop_cpu_postgres)} + ${fmt(m.sendloop_cpu_postgres_aux)} / ${fmt(m.sendloop_cpu_worker)} / ${fmt(m.sendloop_cpu_loadgen)} / ${fmt(m.sendloop_cpu_receiver)}; ${fmt(m.sendloop_cpu_machine)}`,
+    );
+    line(
+      'CPU µs per job, 1 / 2 instances: postgres backends / service(s)',
+      `${fmt(m.pg1_us_postgres)} / ${fmt(m.pg1_us_service)}; ${fmt(m.pg2_us_postgres)} / ${fmt(m.pg2_us_service_1)} + ${fmt(m.pg2_us_service_2)}`,
+      '',
+    );
+    line(
+      'CPU µs per job, pg-boss send+loop / insert: postgres backends / worker',
+      '',
+      `${fmt(m.sendloop_us_postgres)} / ${fmt(m.sendloop_us_worker)}; ${fmt(m.tuned_us_postgres)} / ${fmt(m.tuned_us_worker)}`,
     );
     line(
       'per job: commits / rows written / WAL bytes (1 instance; pg-boss send+loop)',

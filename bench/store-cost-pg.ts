@@ -16,12 +16,10 @@
 
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { toNewJob } from '../src/api/new-job.js';
-import type { CreateJobBody } from '../src/api/schemas.js';
 import type { NewJob } from '../src/domain/job.js';
 import { openPostgresStore, type PostgresStore } from '../src/store/postgres/postgres-store.js';
-import type { AttemptCompletion } from '../src/store/store.js';
 import { createDatabase, postgresUnreachable, type BenchDatabase } from './lib/postgres.js';
+import { newJobs, success } from './lib/jobs.js';
 import { median } from './lib/stats.js';
 import { cpuMs } from './lib/sys.js';
 
@@ -33,29 +31,7 @@ const ROUNDS = Number(values.rounds);
 const NOTIFY_JOBS = Number(values['notify-jobs']);
 const NOTIFY_CONNECTIONS = 8;
 const OWNER = 'bench';
-const SETTINGS = { dedupeWindowMs: 3_600_000, idempotencyTtlMs: 86_400_000 };
 
-function newJobs(n: number, now: number, runAt: number, tag: string): NewJob[] {
-  return Array.from({ length: n }, (_, i) => {
-    const payload = { t: now, i, tag, order: { id: `ord_${i}`, amount_cents: 1299, currency: 'EUR', status: 'paid', customer: 'cus_4f9a2c' } };
-    const body: CreateJobBody = {
-      tenant_id: 'bench',
-      type: 'order.paid',
-      payload,
-      destination: { url: 'http://127.0.0.1:9/hook', method: 'POST', timeout_ms: 10_000, headers: {} },
-      delay_ms: runAt - now,
-    };
-    return toNewJob(body, JSON.stringify(payload), null, now, SETTINGS);
-  });
-}
-
-function success(jobId: string, now: number): AttemptCompletion {
-  return {
-    owner: OWNER,
-    next: { status: 'success' },
-    attempt: { job_id: jobId, attempt: 1, started_at: now - 2, finished_at: now, duration_ms: 2, outcome: 'success', error_kind: null, status_code: 200, error: null, response_body: null },
-  };
-}
 
 /** Client wall time, the backend's CPU and the server's WAL, each per job, for fn over n jobs. */
 interface Cost {
@@ -131,7 +107,7 @@ async function round(r: number): Promise<Round> {
       });
       if (claimed.length !== N) throw new Error(`claimed ${claimed.length} of ${N}`);
       const result = await measure(store, pid, N, async () => {
-        for (let i = 0; i < N; i += 16) await store.completeAttempts(claimed.slice(i, i + 16).map((id) => success(id, later)), later);
+        for (let i = 0; i < N; i += 16) await store.completeAttempts(claimed.slice(i, i + 16).map((id) => success(id, later, OWNER)), later);
       });
       const single = newJobs(1000, later, later, 'single').map((j) => ({ ...j, lease: { owner: OWNER, expires_at: later + 60_000 } }));
       const create1 = await measure(store, pid, single.length, async () => {

@@ -8,7 +8,7 @@
 // comparison is a ratio taken within one round, then its median. Prints a table, writes
 // bench/results/<timestamp>.json, and (except --quick) bench/results/latest.md.
 //
-//   npm run bench                       full run (3 rounds, 1M-job backlog; ~15 minutes)
+//   npm run bench                       full run (3 rounds, 1M-job backlog; ~15 minutes, ~8 more with PostgreSQL)
 //   npm run bench -- --quick            smoke run: tiny sizes, one round
 //   npm run bench -- --only soak        the soak (default settings, failing receivers; 10 minutes): only when named
 //   npm run bench -- --only postgres    PulseGate on PostgreSQL (1 and 2 instances) against pg-boss (~2 minutes a round);

@@ -61,6 +61,9 @@ interface Round {
   claim: Cost;
   result: Cost;
   create1: Cost;
+  /** Bytes per stored job after the creates: the jobs table with its indexes, and the dedupe records. */
+  stored_jobs_bytes: number;
+  stored_keys_bytes: number;
   /** One-job creates per second from 8 connections, with and without pg_notify. */
   notify_per_s: number;
   quiet_per_s: number;
@@ -97,6 +100,10 @@ async function round(r: number): Promise<Round> {
       const create = await measure(store, pid, N, async () => {
         for (let i = 0; i < N; i += 64) await store.createJobs(jobs.slice(i, i + 64), now);
       });
+      const size = await store.pool.query<{ jobs: string; keys: string }>(
+        "SELECT pg_total_relation_size('jobs') AS jobs, pg_total_relation_size('dedupe_keys') AS keys",
+      );
+      const storedBytes = { jobs: Number(size.rows[0]?.jobs) / N, keys: Number(size.rows[0]?.keys) / N };
       const claimed: string[] = [];
       const claim = await measure(store, pid, N, async () => {
         for (;;) {
@@ -113,7 +120,7 @@ async function round(r: number): Promise<Round> {
       const create1 = await measure(store, pid, single.length, async () => {
         for (const j of single) await store.createJobs([j], later);
       });
-      out = { create, claim, result, create1 };
+      out = { create, claim, result, create1, stored_jobs_bytes: storedBytes.jobs, stored_keys_bytes: storedBytes.keys };
     } finally {
       await store.close();
     }
@@ -150,6 +157,10 @@ for (const [label, k] of [
       `server CPU ${med((r) => r[k].server_us).toFixed(1)} µs [${all((r) => r[k].server_us, 1)}], WAL ${med((r) => r[k].wal_bytes).toFixed(0)} B [${all((r) => r[k].wal_bytes, 0)}]`,
   );
 }
+console.log(
+  `  bytes per stored job:          jobs with indexes ${med((r) => r.stored_jobs_bytes).toFixed(0)} [${all((r) => r.stored_jobs_bytes, 0)}], ` +
+    `dedupe records ${med((r) => r.stored_keys_bytes).toFixed(0)} [${all((r) => r.stored_keys_bytes, 0)}]`,
+);
 console.log(
   `  one-job creates from ${NOTIFY_CONNECTIONS} connections: ${med((r) => r.notify_per_s).toFixed(0)}/s with pg_notify [${all((r) => r.notify_per_s, 0)}], ` +
     `${med((r) => r.quiet_per_s).toFixed(0)}/s without [${all((r) => r.quiet_per_s, 0)}]`,

@@ -46,7 +46,7 @@ describe('ordering keys over HTTP (SQLite, one process)', () => {
       assert.equal(res.status, 422);
       const body = (await res.json()) as { error: { code: string; details: { fields: { field: string }[] } } };
       assert.equal(body.error.code, 'validation_failed');
-      assert.ok(body.error.details.fields.some((f) => f.field === 'ordering_key'), JSON.stringify(body));
+      assert.ok(body.error.details.fields.some((f) => f.field === 'body.ordering_key'), JSON.stringify(body));
     }
     const batch = await svc.post('/v1/jobs/batch', { jobs: [jobBody('http://127.0.0.1:9/x', { ordering_key: '' })] });
     const items = (await batch.json()) as { data: { status: number }[] };

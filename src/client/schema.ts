@@ -498,6 +498,8 @@ export interface components {
              */
             updated_at: string;
             completed_at: string | null;
+            /** @description The job's W3C trace id (32 hex digits): its create span and every delivery attempt belong to this trace. Null: no trace. */
+            trace_id: string | null;
         };
         JobPage: {
             data: components["schemas"]["Job"][];
@@ -612,6 +614,10 @@ export interface operations {
             query?: never;
             header?: {
                 "idempotency-key"?: string;
+                /** @description W3C traceparent (00-<trace id>-<parent id>-<flags>): the job joins this trace and each delivery continues it. Malformed: ignored. */
+                traceparent?: string;
+                /** @description W3C tracestate, stored with the job and sent with each delivery (kept only with a valid traceparent). */
+                tracestate?: string;
             };
             path?: never;
             cookie?: never;
@@ -1133,7 +1139,12 @@ export interface operations {
     createJobsBatch: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description W3C traceparent (00-<trace id>-<parent id>-<flags>): the job joins this trace and each delivery continues it. Malformed: ignored. */
+                traceparent?: string;
+                /** @description W3C tracestate, stored with the job and sent with each delivery (kept only with a valid traceparent). */
+                tracestate?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1322,6 +1333,10 @@ export interface operations {
             query?: never;
             header?: {
                 "idempotency-key"?: string;
+                /** @description W3C traceparent (00-<trace id>-<parent id>-<flags>): the job joins this trace and each delivery continues it. Malformed: ignored. */
+                traceparent?: string;
+                /** @description W3C tracestate, stored with the job and sent with each delivery (kept only with a valid traceparent). */
+                tracestate?: string;
             };
             path?: never;
             cookie?: never;
@@ -1432,6 +1447,10 @@ export interface operations {
             query?: never;
             header?: {
                 "idempotency-key"?: string;
+                /** @description W3C traceparent (00-<trace id>-<parent id>-<flags>): the job joins this trace and each delivery continues it. Malformed: ignored. */
+                traceparent?: string;
+                /** @description W3C tracestate, stored with the job and sent with each delivery (kept only with a valid traceparent). */
+                tracestate?: string;
             };
             path?: never;
             cookie?: never;

@@ -169,6 +169,16 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       CREATE INDEX jobs_ordering_list ON jobs (ordering_key, tenant_id, id) WHERE ordering_key IS NOT NULL;
     `,
   },
+  {
+    version: 7,
+    name: 'trace context of a job (W3C traceparent and tracestate)',
+    sql: `
+      -- The create span's traceparent (55 chars) and the client's tracestate (at most 512 chars);
+      -- NULL: the job has no trace. Adding nullable columns without a default rewrites nothing.
+      ALTER TABLE jobs ADD COLUMN traceparent TEXT;
+      ALTER TABLE jobs ADD COLUMN tracestate TEXT;
+    `,
+  },
 ];
 
 /** Applies every migration newer than the database, in order, under the advisory lock. Returns the versions applied. */

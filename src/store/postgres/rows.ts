@@ -15,6 +15,7 @@ export const JOB_COLUMNS = [
   'retry_max_attempts', 'retry_base_delay_ms', 'retry_max_delay_ms', 'rate_limit_rps', 'rate_limit_burst',
   'rate_limit_max_in_flight', 'run_at', 'due_at', 'lease_owner', 'lease_expires_at', 'idempotency_key', 'dedupe_key', 'created_at', 'updated_at',
   'ordering_key', 'ordering_seq',
+  'traceparent', 'tracestate',
 ] as const;
 
 const JOB_COLUMN_TYPES: Record<(typeof JOB_COLUMNS)[number], string> = {
@@ -25,6 +26,7 @@ const JOB_COLUMN_TYPES: Record<(typeof JOB_COLUMNS)[number], string> = {
   run_at: 'int8', due_at: 'int8', lease_owner: 'text', lease_expires_at: 'int8',
   idempotency_key: 'text', dedupe_key: 'text', created_at: 'int8', updated_at: 'int8',
   ordering_key: 'text', ordering_seq: 'int8',
+  traceparent: 'text', tracestate: 'text',
 };
 
 /** `unnest($1::text[], $2::text[], …)` over every job column, for INSERT … SELECT. */

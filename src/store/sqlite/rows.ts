@@ -37,6 +37,8 @@ export interface JobRow {
   created_at: number;
   updated_at: number;
   completed_at: number | null;
+  traceparent: string | null;
+  tracestate: string | null;
 }
 
 export interface AttemptRow {
@@ -97,6 +99,8 @@ export function rowToJob(r: JobRow): Job {
     created_at: r.created_at,
     updated_at: r.updated_at,
     completed_at: r.completed_at,
+    traceparent: r.traceparent ?? null,
+    tracestate: r.tracestate ?? null,
   };
 }
 
@@ -141,6 +145,8 @@ export function jobInsertParams(j: NewJob, status: JobStatus, now: number, place
     ordering_seq: place?.seq ?? null,
     created_at: now,
     updated_at: now,
+    traceparent: j.traceparent ?? null,
+    tracestate: j.tracestate ?? null,
   };
 }
 
@@ -167,6 +173,8 @@ export function newJobToJob(j: NewJob, status: JobStatus, now: number, place: Li
     created_at: now,
     updated_at: now,
     completed_at: null,
+    traceparent: j.traceparent ?? null,
+    tracestate: j.tracestate ?? null,
   };
 }
 

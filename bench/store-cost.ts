@@ -6,7 +6,10 @@
 //   claim     64 per claim (the engine's claims)
 //   complete  16 results per transaction (what the engine gathers in 5 ms at a few thousand/s)
 // and the WAL frames (pages) one single-job create and one single-job result write (a low rate).
-// Each figure is the median of the rounds. Usage: npm run bench:store -- [--jobs N] [--rounds R]
+// With --waiting W, W jobs with ordering keys (100 keys, each held by a head scheduled years ahead)
+// wait for their keys, due before the measured jobs, while those are created, claimed and completed
+// (the measured jobs have no key): what a keyed backlog costs everyone else.
+// Each figure is the median of the rounds. Usage: npm run bench:store -- [--jobs N] [--rounds R] [--waiting W]
 
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,8 +19,12 @@ import { openSqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { newJobs, success } from './lib/jobs.js';
 import { median } from './lib/stats.js';
 
-const { values } = parseArgs({ options: { jobs: { type: 'string', default: '20000' }, rounds: { type: 'string', default: '5' } } });
+const { values } = parseArgs({
+  options: { jobs: { type: 'string', default: '20000' }, rounds: { type: 'string', default: '5' }, waiting: { type: 'string', default: '0' } },
+});
 const N = Number(values.jobs);
+const WAITING = Number(values.waiting);
+const KEYS = 100;
 const ROUNDS = Number(values.rounds);
 const OWNER = 'bench';
 
@@ -47,6 +54,15 @@ async function round(): Promise<Round> {
     // scheduled an hour ahead to store them; then claimed and completed "an hour later"
     const jobs = newJobs(N, now, now + 3_600_000);
     const later = now + 3_600_001;
+    if (WAITING > 0) {
+      const key = (i: number) => `key-${i % KEYS}`;
+      // each key's head years ahead, then its share of the backlog, due before the measured jobs
+      const heads = newJobs(KEYS, now - 2, now + 10 * 365 * 86_400_000, undefined, key);
+      for (let i = 0; i < KEYS; i += 64) await store.createJobs(heads.slice(i, i + 64), now);
+      // (made "a moment before" so their payloads, and dedupe hashes, differ from the measured jobs')
+      const waiting = newJobs(WAITING, now - 1, now, undefined, key);
+      for (let i = 0; i < WAITING; i += 500) await store.createJobs(waiting.slice(i, i + 500), now);
+    }
     const create = await timed(async () => {
       for (let i = 0; i < N; i += 64) await store.createJobs(jobs.slice(i, i + 64), now);
     });
@@ -83,7 +99,9 @@ const rounds: Round[] = [];
 for (let r = 0; r < ROUNDS; r++) rounds.push(await round());
 const m = (k: keyof Round) => median(rounds.map((r) => r[k])) ?? Number.NaN;
 const all = (k: keyof Round, digits: number) => rounds.map((r) => r[k].toFixed(digits)).join(' / ');
-console.log(`store cost per job, ${N} jobs, median of ${ROUNDS} rounds (rounds in brackets):`);
+console.log(
+  `store cost per job, ${N} jobs${WAITING > 0 ? ` (${WAITING} keyed jobs waiting for their keys meanwhile)` : ''}, median of ${ROUNDS} rounds (rounds in brackets):`,
+);
 console.log(`  create, 64 per transaction:   ${m('create_us').toFixed(1)} µs  [${all('create_us', 1)}]`);
 console.log(`  claim, 64 per claim:          ${m('claim_us').toFixed(1)} µs  [${all('claim_us', 1)}]`);
 console.log(`  result, 16 per transaction:   ${m('complete_us').toFixed(1)} µs  [${all('complete_us', 1)}]`);

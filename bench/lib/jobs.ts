@@ -8,8 +8,11 @@ import type { AttemptCompletion } from '../../src/store/store.js';
 
 const SETTINGS = { dedupeWindowMs: 3_600_000, idempotencyTtlMs: 86_400_000 };
 
-/** n jobs created at now and due at runAt; tag goes into the payload (so dedupe tells batches apart). */
-export function newJobs(n: number, now: number, runAt: number, tag?: string): NewJob[] {
+/**
+ * n jobs created at now and due at runAt; tag goes into the payload (so dedupe tells batches apart),
+ * orderingKey(i) is the i-th job's ordering key.
+ */
+export function newJobs(n: number, now: number, runAt: number, tag?: string, orderingKey?: (i: number) => string): NewJob[] {
   return Array.from({ length: n }, (_, i) => {
     const payload = { t: now, i, ...(tag === undefined ? {} : { tag }), order: { id: `ord_${i}`, amount_cents: 1299, currency: 'EUR', status: 'paid', customer: 'cus_4f9a2c' } };
     const body: CreateJobBody = {
@@ -18,6 +21,7 @@ export function newJobs(n: number, now: number, runAt: number, tag?: string): Ne
       payload,
       destination: { url: 'http://127.0.0.1:9/hook', method: 'POST', timeout_ms: 10_000, headers: {} },
       delay_ms: runAt - now,
+      ...(orderingKey ? { ordering_key: orderingKey(i) } : {}),
     };
     return toNewJob(body, JSON.stringify(payload), null, now, SETTINGS);
   });

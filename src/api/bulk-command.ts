@@ -86,7 +86,8 @@ function announce(ctx: ApiContext, action: BulkAction, jobs: { id: string; tenan
       reason: `bulk_${action}`,
     });
   }
-  if (action === 'retry') ctx.engine.notifyDue(ctx.clock.now());
+  // a cancel may have moved ordering-key lines on: their next jobs are due
+  if (jobs.length > 0) ctx.engine.notifyDue(ctx.clock.now());
 }
 
 function resultOf(cmd: BulkCommand, progress: BulkProgress): BulkResult {

@@ -18,7 +18,10 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest('base64url')
  */
 function requestHash(body: CreateJobBody, payloadJson: string, retry: NewJob['retry'], rateLimit: NewJob['rate_limit']): string {
   const runAt = body.run_at === undefined ? null : Date.parse(body.run_at);
-  return sha256(JSON.stringify([body.type, body.destination, retry, rateLimit, runAt, body.delay_ms ?? null, body.dedupe_key ?? null, payloadJson]));
+  const parts: unknown[] = [body.type, body.destination, retry, rateLimit, runAt, body.delay_ms ?? null, body.dedupe_key ?? null, payloadJson];
+  // only when given, so the request hash of a job without it is what it always was
+  if (body.ordering_key !== undefined) parts.push({ ordering_key: body.ordering_key });
+  return sha256(JSON.stringify(parts));
 }
 
 export function toNewJob(
@@ -60,5 +63,6 @@ export function toNewJob(
     dedupe_key: body.dedupe_key ?? null,
     dedupe_hash: dedupeHash,
     dedupe_expires_at: dedupeHash === null ? null : now + s.dedupeWindowMs,
+    ordering_key: body.ordering_key ?? null,
   };
 }

@@ -19,6 +19,8 @@ const job = {
   last_status_code: null,
   idempotency_key: 'order-42-completed',
   dedupe_key: null,
+  ordering_key: null,
+  waiting_for_key: false,
   created_at: '2026-11-30T12:00:00.000Z',
   updated_at: '2026-11-30T12:00:00.000Z',
   completed_at: null,
@@ -60,9 +62,16 @@ export const OPERATION_EXAMPLES: Record<string, OperationExamples> = {
         destination: { url: 'https://hooks.example.com/reminders' },
         run_at: '2026-12-01T14:00:00Z',
       },
+      in_order: {
+        tenant_id: 'demo',
+        type: 'order.shipped',
+        payload: { order_id: 42 },
+        destination: { url: 'https://hooks.example.com/orders' },
+        ordering_key: 'order-42',
+      },
     },
     responses: {
-      201: { created: job },
+      201: { created: job, behind_its_key: { ...job, type: 'order.shipped', ordering_key: 'order-42', waiting_for_key: true } },
       200: { replayed: job },
       422: {
         invalid: error('validation_failed', 'invalid body: body.destination.url must be an absolute http or https URL', {

@@ -29,6 +29,8 @@ export function jobJson(job: Job, now: number): string {
     last_status_code: job.last_status_code,
     idempotency_key: job.idempotency_key,
     dedupe_key: job.dedupe_key,
+    ordering_key: job.ordering_key,
+    waiting_for_key: job.waiting_for_key,
     created_at: iso(job.created_at),
     updated_at: iso(job.updated_at),
     completed_at: iso(job.completed_at),

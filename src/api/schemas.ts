@@ -92,6 +92,8 @@ export const rateLimitSchema = z.strictObject({
     .describe('attempts in flight at most to this destination origin for this tenant (default DESTINATION_MAX_IN_FLIGHT)'),
 });
 
+const orderingKeySchema = z.string().min(1).max(255);
+
 const createJobFields = {
   tenant_id: tenantIdSchema,
   type: z.string().min(1).max(128),
@@ -102,6 +104,11 @@ const createJobFields = {
   run_at: z.iso.datetime({ offset: true }).optional(),
   delay_ms: z.number().int().min(0).max(365 * DAY_MS).optional(),
   dedupe_key: z.string().min(1).max(255).optional(),
+  ordering_key: orderingKeySchema
+    .optional()
+    .describe(
+      "jobs of one tenant with one ordering_key are delivered one at a time, in the order they were created: each starts only after the one before it succeeded, was dead-lettered or was cancelled",
+    ),
 };
 const oneStartTime = (b: { run_at?: string; delay_ms?: number }) => !(b.run_at !== undefined && b.delay_ms !== undefined);
 const oneStartTimeIssue = { message: 'give run_at or delay_ms, not both', path: ['delay_ms'], ...evenAfterOtherIssues };
@@ -157,6 +164,10 @@ export const jobSchema = z.object({
   last_status_code: z.number().int().nullable(),
   idempotency_key: z.string().nullable(),
   dedupe_key: z.string().nullable(),
+  ordering_key: z.string().nullable(),
+  waiting_for_key: z
+    .boolean()
+    .describe('true while an earlier job of its ordering key has not ended (succeeded, dead-lettered or cancelled): it waits its turn, whatever its run_at'),
   created_at: time,
   updated_at: time,
   completed_at: time.nullable(),
@@ -206,6 +217,7 @@ export const listJobsQuerySchema = z.strictObject({
   tenant_id: tenantIdSchema.optional(),
   status: z.enum(JOB_STATUSES).optional(),
   type: z.string().min(1).max(128).optional(),
+  ordering_key: orderingKeySchema.optional().describe("one ordering key's jobs: the unfinished ones are its line (the head, then those waiting_for_key)"),
   limit: limitSchema,
   cursor: cursorSchema,
 });

@@ -436,6 +436,8 @@ export interface components {
             run_at?: string;
             delay_ms?: number;
             dedupe_key?: string;
+            /** @description jobs of one tenant with one ordering_key are delivered one at a time, in the order they were created: each starts only after the one before it succeeded, was dead-lettered or was cancelled */
+            ordering_key?: string;
         };
         Error: {
             error: {
@@ -482,6 +484,9 @@ export interface components {
             last_status_code: number | null;
             idempotency_key: string | null;
             dedupe_key: string | null;
+            ordering_key: string | null;
+            /** @description true while an earlier job of its ordering key has not ended (succeeded, dead-lettered or cancelled): it waits its turn, whatever its run_at */
+            waiting_for_key: boolean;
             /**
              * Format: date-time
              * @description RFC 3339, UTC
@@ -526,6 +531,8 @@ export interface operations {
                 tenant_id?: string;
                 status?: "scheduled" | "queued" | "running" | "retrying" | "success" | "failed" | "cancelled";
                 type?: string;
+                /** @description one ordering key's jobs: the unfinished ones are its line (the head, then those waiting_for_key) */
+                ordering_key?: string;
                 limit?: number;
                 cursor?: string;
             };

@@ -67,6 +67,10 @@ export interface Job {
   last_status_code: number | null;
   idempotency_key: string | null;
   dedupe_key: string | null;
+  /** Jobs of one (tenant, ordering_key) run one at a time in the order the key received them. */
+  ordering_key: string | null;
+  /** True while an earlier job of its ordering key has not ended: it waits for its key (see ordering.ts). */
+  waiting_for_key: boolean;
   created_at: number;
   updated_at: number;
   completed_at: number | null;
@@ -96,6 +100,8 @@ export interface NewJob {
   /** (tenant, dedupe_key) or the content hash; null when deduplication is off. */
   dedupe_hash: string | null;
   dedupe_expires_at: number | null;
+  /** See Job.ordering_key; absent or null: none. */
+  ordering_key?: string | null;
   /**
    * Claimed at insert: a job due now, created by a process whose engine has room for it, is written
    * already held by that engine, which starts it without a separate claim. Null otherwise.

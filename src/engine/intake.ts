@@ -150,10 +150,11 @@ export class Intake {
       const out = outcomes[i] as CreateOutcome;
       switch (out.kind) {
         case 'created':
-          if (p.job.lease) {
+          // a job behind others of its ordering key was written without its lease and is not due
+          if (p.job.lease && !out.job.waiting_for_key) {
             this.o.claimer?.adopt({ ...out.job, lease_owner: p.job.lease.owner });
             leased--;
-          } else {
+          } else if (!out.job.waiting_for_key) {
             this.o.onCreated(out.job.run_at);
           }
           if (this.cache && p.job.dedupe_hash && p.job.dedupe_expires_at) {

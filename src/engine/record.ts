@@ -68,8 +68,11 @@ export interface FinishedAttempt {
   result: DeliveryResult;
 }
 
-/** Records one attempt; `onRetryDue` hears when a retry is due once its state is written. */
-export function recordAttempt(r: Recording, a: FinishedAttempt, onRetryDue: (at: number) => void): void {
+/**
+ * Records one attempt; `onDue` hears, once its state is written, when a retry is due, and "now" when
+ * the job ended with an ordering key (the next job of its key may be due).
+ */
+export function recordAttempt(r: Recording, a: FinishedAttempt, onDue: (at: number) => void): void {
   const { h, attempt, startedAt, durationMs, result } = a;
   const job = h.job;
   const now = r.clock.now();
@@ -81,6 +84,7 @@ export function recordAttempt(r: Recording, a: FinishedAttempt, onRetryDue: (at:
     {
       owner: r.owner,
       next,
+      ordering: job.ordering_key === null ? null : { tenant_id: job.tenant_id, key: job.ordering_key },
       attempt: {
         job_id: job.id,
         attempt,
@@ -95,7 +99,9 @@ export function recordAttempt(r: Recording, a: FinishedAttempt, onRetryDue: (at:
       },
     },
     () => {
-      if (next.status === 'retrying' && !h.cancelled) onRetryDue(next.next_attempt_at);
+      if (next.status === 'retrying') {
+        if (!h.cancelled) onDue(next.next_attempt_at);
+      } else if (job.ordering_key !== null) onDue(r.clock.now());
     },
   );
   const nextStatus: JobStatus = h.cancelled ? 'cancelled' : next.status;

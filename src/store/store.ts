@@ -11,12 +11,14 @@
 import type { Attempt } from '../domain/attempt.js';
 import type { BulkAction, BulkProgress, JobSelector } from '../domain/bulk.js';
 import type { CreateOutcome, Job, JobStatus, NewJob } from '../domain/job.js';
+import type { OrderingKey } from '../domain/ordering.js';
 import type { NextStep } from '../domain/retry-policy.js';
 
 export interface ListFilter {
   tenant_id?: string;
   status?: JobStatus;
   type?: string;
+  ordering_key?: string;
 }
 
 export interface Page<T> {
@@ -36,6 +38,8 @@ export interface AttemptCompletion {
   /** The dispatcher that holds the lease. The status changes only while it still holds it. */
   owner: string;
   next: NextStep;
+  /** The job's ordering key, if it has one: a job that ends hands its key to the next in line. */
+  ordering?: OrderingKey | null;
 }
 
 /** An API key as stored: its hash, never the key. */
@@ -117,6 +121,10 @@ export interface Store {
    * - else the job is inserted (status scheduled when run_at > now, else queued; due_at = run_at),
    *   with its idempotency and dedupe records (expired records for the same key are replaced), and
    *   held under `lease` when the input carries one (claimed at insert by the creating engine).
+   * - a job with an ordering_key joins the back of its (tenant, key) line (see domain/ordering.ts):
+   *   behind an unfinished job of its key it is written waiting for its key (never claimable, and
+   *   without the lease it asked for: `waiting_for_key` in the outcome says so) until the jobs
+   *   before it have ended; the key's lock serializes creates and ends of one key across instances.
    * Inputs later in the batch see the ones before them (two requests with one key create one job).
    */
   createJobs(jobs: NewJob[], now: number): Promise<CreateOutcome[]>;
@@ -140,7 +148,7 @@ export interface Store {
    * becomes queued. Returns them.
    */
   claimDue(owner: string, now: number, leaseMs: number, limit: number): Promise<ClaimedJob[]>;
-  /** Earliest due_at among waiting jobs no one holds, or null. */
+  /** Earliest due_at among waiting jobs no one holds (jobs waiting for their ordering key are never due), or null. */
   nextDueAt(): Promise<number | null>;
   /** Marks held jobs running (an attempt is in flight). Only jobs still waiting and held by owner change. */
   markRunning(ids: string[], owner: string, now: number): Promise<void>;
@@ -150,7 +158,9 @@ export interface Store {
    * always updated (the attempt happened). The status changes only if owner still holds the job and
    * it is not terminal (a job cancelled mid-flight stays cancelled; it need not have been marked
    * running, since short attempts are never marked): success/failed set completed_at;
-   * retrying sets next_attempt_at = due_at; the lease is cleared in every case.
+   * retrying sets next_attempt_at = due_at; the lease is cleared in every case. A completion with
+   * `ordering` that ends its job (success, failed) makes the next job of that key's line due, in the
+   * same transaction.
    */
   completeAttempts(completions: AttemptCompletion[], now: number): Promise<void>;
   /**
@@ -171,11 +181,15 @@ export interface Store {
   promoteDue(now: number): Promise<number>;
 
   // ── commands ─────────────────────────────────────────────────────────────────────────────────
-  /** Any non-terminal job → cancelled (lease cleared, completed_at set). Terminal → conflict. */
+  /**
+   * Any non-terminal job → cancelled (lease cleared, completed_at set). Terminal → conflict.
+   * A keyed job's line moves on in the same transaction (cancelling the head makes the next due).
+   */
   cancelJob(id: string, now: number): Promise<CommandResult>;
   /**
    * failed | cancelled → queued, due now, attempts = 0 (a fresh budget), last_error kept, completed_at
-   * cleared. The attempt history stays. Other statuses → conflict.
+   * cleared. The attempt history stays. Other statuses → conflict. A keyed job goes to the back of
+   * its key's line: due now when the key is idle, else waiting for its key.
    */
   retryJob(id: string, now: number): Promise<CommandResult>;
 

@@ -21,6 +21,8 @@ export const JOB_FIELDS = [
   'last_status_code',
   'idempotency_key',
   'dedupe_key',
+  'ordering_key',
+  'waiting_for_key',
   'created_at',
   'updated_at',
   'completed_at',
@@ -44,6 +46,8 @@ export interface JobView {
   last_status_code: number | null;
   idempotency_key: string | null;
   dedupe_key: string | null;
+  ordering_key: string | null;
+  waiting_for_key: boolean;
   created_at: string;
   updated_at: string;
   completed_at: string | null;
@@ -100,6 +104,8 @@ export function assertJobShape(job: JobView): void {
   assert.ok(nullableInt(job.last_status_code));
   assert.ok(nullableString(job.idempotency_key));
   assert.ok(nullableString(job.dedupe_key));
+  assert.ok(nullableString(job.ordering_key));
+  assert.equal(typeof job.waiting_for_key, 'boolean');
   assert.match(job.created_at, RFC3339_UTC);
   assert.match(job.updated_at, RFC3339_UTC);
   assert.ok(nullableTime(job.completed_at), `completed_at ${job.completed_at}`);

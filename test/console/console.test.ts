@@ -191,6 +191,26 @@ describe('the web console', { skip }, () => {
     await shot('overview');
   });
 
+  it("shows a job's ordering key, whether it waits for it, and lists the key's jobs", async () => {
+    const hook = `${rx.url}/hook`;
+    // the key's first job runs in an hour, so the second waits for its key
+    const first = await svc.post('/v1/jobs', jobBody(hook, { ordering_key: 'order-42', delay_ms: 3_600_000, payload: { step: 'created' } }), auth);
+    assert.equal(first.status, 201);
+    const second = await svc.post('/v1/jobs', jobBody(hook, { ordering_key: 'order-42', payload: { step: 'paid' } }), auth);
+    assert.equal(second.status, 201);
+    const [firstId, secondId] = [((await first.json()) as { id: string }).id, ((await second.json()) as { id: string }).id];
+    await page.goto(`${svc.url}/console/#/jobs/${secondId}`);
+    await page.getByRole('heading', { name: `Job ${secondId}` }).waitFor();
+    await page.getByTestId('ordering-key').filter({ hasText: 'order-42 · waiting for earlier jobs of this key to end' }).waitFor();
+    await page.goto(`${svc.url}/console/#/jobs/${firstId}`);
+    await page.getByTestId('ordering-key').filter({ hasText: 'order-42 · its turn' }).waitFor();
+    await page.getByRole('link', { name: 'Jobs' }).click();
+    await page.getByLabel('Ordering key').fill('order-42');
+    await page.getByRole('link', { name: secondId }).waitFor();
+    await page.getByRole('link', { name: firstId }).waitFor();
+    for (const id of [firstId, secondId]) await svc.post(`/v1/jobs/${id}/cancel`, {}, auth);
+  });
+
   it('ran nothing a job or a receiver wrote, and broke no CSP rule', async () => {
     assert.equal(await page.evaluate('window.__pwned'), undefined);
     assert.deepEqual(dialogs, []);

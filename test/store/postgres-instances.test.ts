@@ -135,6 +135,62 @@ if (await postgresAvailable('PostgreSQL driver: instances sharing a database')) 
       assert.equal((await a.countByStatus()).queued, 20);
     });
 
+    it('hands ordering keys on across instances while both create behind them and end their heads, never two of a key at once', async () => {
+      const KEYS = 5;
+      const PER_KEY = 30;
+      const created = new Map<string, string[]>(); // key -> job ids in creation order
+      const delivered = new Map<string, string[]>();
+      const held = new Map<string, string>(); // key -> the job of it some consumer holds
+      const overlaps: string[] = [];
+      let producing = KEYS;
+      // one producer per key: its jobs one after the other, alternately on each instance
+      const produce = async (k: number) => {
+        const key = `k${k}`;
+        for (let i = 0; i < PER_KEY; i++) {
+          const store = i % 2 === 0 ? a : b;
+          const [out] = await store.createJobs([newJob(NOW, { ordering_key: key, payload_json: `{"k":${k},"i":${i}}` })], NOW);
+          assert.ok(out?.kind === 'created');
+          created.set(key, [...(created.get(key) ?? []), out.job.id]);
+        }
+        producing--;
+      };
+      // one consumer per instance: claim, "deliver", record success with the key
+      const consume = async (store: PostgresStore, owner: string) => {
+        for (let round = 0; round < 20_000; round++) {
+          const done = [...delivered.values()].reduce((n, xs) => n + xs.length, 0);
+          if (producing === 0 && done === KEYS * PER_KEY) return;
+          const claimed = await store.claimDue(owner, NOW, 30_000, 10);
+          if (claimed.length === 0) {
+            await new Promise((r) => setTimeout(r, 2));
+            continue;
+          }
+          for (const j of claimed) {
+            const key = j.ordering_key as string;
+            if (held.has(key)) overlaps.push(`${key}: ${held.get(key)} and ${j.id}`);
+            held.set(key, j.id);
+          }
+          await new Promise((r) => setTimeout(r, 1));
+          for (const j of claimed) {
+            const key = j.ordering_key as string;
+            delivered.set(key, [...(delivered.get(key) ?? []), j.id]);
+            held.delete(key);
+          }
+          await store.completeAttempts(
+            claimed.map((j) => ({
+              owner,
+              next: { status: 'success' as const },
+              ordering: { tenant_id: j.tenant_id, key: j.ordering_key as string },
+              attempt: { job_id: j.id, attempt: 1, started_at: NOW, finished_at: NOW, duration_ms: 0, outcome: 'success' as const, error_kind: null, status_code: 200, error: null, response_body: null },
+            })),
+            NOW,
+          );
+        }
+      };
+      await Promise.all([...Array.from({ length: KEYS }, (_, k) => produce(k)), consume(a, 'a'), consume(b, 'b')]);
+      assert.deepEqual(overlaps, [], 'never two jobs of a key held at once');
+      for (let k = 0; k < KEYS; k++) assert.deepEqual(delivered.get(`k${k}`), created.get(`k${k}`), `k${k} in creation order, none left behind`);
+    });
+
     it('starts a bulk command record once when two instances begin one key at once: the other resumes or conflicts', async () => {
       for (let round = 0; round < 20; round++) {
         const op = { scope: '*', key: `b${round}`, request_hash: 'h', expires_at: NOW + HOUR };

@@ -111,8 +111,9 @@ export function storeContract(name: string, makeStore: MakeStore): void {
 
     async function complete(id: string, owner: string, outcome: AttemptOutcome, next: NextStep): Promise<void> {
       const job = await mustGet(id);
+      const ordering = job.ordering_key === null ? null : { tenant_id: job.tenant_id, key: job.ordering_key };
       await store.completeAttempts(
-        [{ attempt: attemptOf(id, job.attempts + 1, outcome, clock.now()), owner, next }],
+        [{ attempt: attemptOf(id, job.attempts + 1, outcome, clock.now()), owner, next, ordering }],
         clock.now(),
       );
     }
@@ -158,6 +159,150 @@ export function storeContract(name: string, makeStore: MakeStore): void {
       it('answers ping', async () => {
         await store.ping();
       });
+    });
+
+    // ── ordering keys ──────────────────────────────────────────────────────────────────────────
+    describe('ordering keys', () => {
+      const claimIds = async (owner = 'w1') => ids(await store.claimDue(owner, clock.now(), LEASE_MS, 1000));
+      /** Jobs of one key, created one request each, in this order. */
+      async function line(n: number, key = 'order-1', over: Partial<NewJob> = {}): Promise<Job[]> {
+        const out: Job[] = [];
+        for (let i = 0; i < n; i++) out.push(await create({ ordering_key: key, payload_json: `{"i":${i}}`, ...over }));
+        return out;
+      }
+
+      it('lets only the first unfinished job of a key be claimed; the others wait for their key', async () => {
+        const [a, b, c] = await line(3);
+        const free = await create();
+        const other = await create({ ordering_key: 'order-2' });
+        assert.equal(a!.waiting_for_key, false);
+        assert.equal(b!.waiting_for_key, true);
+        assert.equal((await mustGet(c!.id)).waiting_for_key, true);
+        assert.deepEqual(sorted(await claimIds()), sorted([a!.id, free.id, other.id]));
+        assert.deepEqual(await claimIds('w2'), [], 'the waiting jobs are claimable by nobody');
+        assert.equal(await store.nextDueAt(), null, 'a job waiting for its key is never due');
+      });
+
+      it('hands the key to the next job, in creation order, when the head succeeds', async () => {
+        const jobs = await line(4);
+        const order: string[] = [];
+        for (let i = 0; i < jobs.length; i++) {
+          const claimed = await claimIds();
+          assert.equal(claimed.length, 1, `one job of the key at a time (round ${i})`);
+          order.push(claimed[0]!);
+          await complete(claimed[0]!, 'w1', 'success', { status: 'success' });
+        }
+        assert.deepEqual(order, ids(jobs));
+        assert.equal((await mustGet(jobs[3]!.id)).waiting_for_key, false);
+      });
+
+      it("holds the key while the head waits to retry, then moves on when it dead-letters", async () => {
+        const [a, b] = await line(2);
+        await claimOnly(a!.id, 'w1');
+        await complete(a!.id, 'w1', 'retryable_error', { status: 'retrying', next_attempt_at: clock.now() + 10 * SECOND });
+        assert.equal(await store.nextDueAt(), clock.now() + 10 * SECOND, 'the retry is what is due next');
+        assert.deepEqual(await claimIds(), [], 'b waits behind the retrying head');
+        clock.advance(10 * SECOND);
+        assert.deepEqual(await claimIds(), [a!.id], 'the retry, not b');
+        await complete(a!.id, 'w1', 'permanent_error', { status: 'failed' });
+        assert.equal((await mustGet(b!.id)).waiting_for_key, false);
+        assert.deepEqual(await claimIds(), [b!.id]);
+      });
+
+      it('moves the line on when the head is cancelled, and not when a waiting job is', async () => {
+        const [a, b, c] = await line(3);
+        assert.equal((await store.cancelJob(b!.id, clock.now())).kind, 'ok');
+        assert.equal((await mustGet(b!.id)).waiting_for_key, false, 'a cancelled job waits for nothing');
+        assert.deepEqual(await claimIds(), [a!.id], 'the head still holds the key');
+        assert.equal((await store.cancelJob(a!.id, clock.now())).kind, 'ok');
+        assert.deepEqual(await claimIds('w2'), [c!.id], 'c is next: b was cancelled');
+      });
+
+      it('keeps keys apart per tenant', async () => {
+        const [a] = await line(1, 'k');
+        const [b] = await line(1, 'k', { tenant_id: 'tenant-b' });
+        assert.equal(b!.waiting_for_key, false);
+        assert.deepEqual(sorted(await claimIds()), sorted([a!.id, b!.id]));
+      });
+
+      it('keeps the place of a scheduled job: later jobs of its key wait until it has run', async () => {
+        const [later] = await line(1, 'k', { run_at: clock.now() + HOUR });
+        const [now] = await line(1, 'k');
+        assert.equal(later!.status, 'scheduled');
+        assert.equal(now!.waiting_for_key, true);
+        assert.deepEqual(await claimIds(), []);
+        assert.equal(await store.nextDueAt(), clock.now() + HOUR);
+        clock.advance(HOUR);
+        assert.deepEqual(await claimIds(), [later!.id]);
+        await complete(later!.id, 'w1', 'success', { status: 'success' });
+        assert.deepEqual(await claimIds(), [now!.id]);
+      });
+
+      it('puts a retried dead job at the back of its line: waiting when the key is busy, due now when idle', async () => {
+        const [a, b, c] = await line(3);
+        await claimOnly(a!.id, 'w1');
+        await complete(a!.id, 'w1', 'permanent_error', { status: 'failed' });
+        assert.deepEqual(await claimIds(), [b!.id]);
+        const retried = await store.retryJob(a!.id, clock.now());
+        assert.equal(retried.kind, 'ok');
+        assert.ok(retried.kind === 'ok' && retried.job.waiting_for_key, 'behind b (running) and c');
+        await complete(b!.id, 'w1', 'success', { status: 'success' });
+        assert.deepEqual(await claimIds(), [c!.id], 'c was in line before the retry');
+        await complete(c!.id, 'w1', 'success', { status: 'success' });
+        assert.deepEqual(await claimIds(), [a!.id]);
+        await complete(a!.id, 'w1', 'permanent_error', { status: 'failed' });
+        const again = await store.retryJob(a!.id, clock.now());
+        assert.ok(again.kind === 'ok' && !again.job.waiting_for_key, 'an idle key: due at once');
+        assert.deepEqual(await claimIds(), [a!.id]);
+      });
+
+      it('writes a job behind an unfinished one of its key without the lease it asked for', async () => {
+        const now = clock.now();
+        const lease = { owner: 'w1', expires_at: now + LEASE_MS };
+        const outs = await store.createJobs(
+          [newJob(now, { ordering_key: 'k', lease }), newJob(now, { ordering_key: 'k', lease, payload_json: '{"n":2}' })],
+          now,
+        );
+        const [first, second] = outs.map((o) => expectJob(o, 'created'));
+        assert.equal(first!.waiting_for_key, false);
+        assert.equal(second!.waiting_for_key, true);
+        assert.equal(await store.renewLeases('w1', now, LEASE_MS), 1, 'only the first is held');
+        await complete(first!.id, 'w1', 'success', { status: 'success' });
+        assert.deepEqual(await claimIds('w2'), [second!.id]);
+      });
+
+      it('moves lines on for a bulk cancel, and sends bulk-retried jobs to the back', async () => {
+        const [a, b, c] = await line(3);
+        const r = await store.bulkStep(
+          { action: 'cancel', selector: {}, chunk: 2, limit: 2, progress: BULK_START, apply: true },
+          clock.now(),
+        );
+        assert.deepEqual(sorted(ids(r.jobs)), sorted([a!.id, b!.id]), 'the first two, in id order');
+        assert.deepEqual(await claimIds(), [c!.id]);
+        const retried = await store.bulkStep(
+          { action: 'retry', selector: { statuses: ['cancelled'] }, chunk: 10, limit: null, progress: BULK_START, apply: true },
+          clock.now(),
+        );
+        assert.equal(retried.jobs.length, 2);
+        assert.equal((await mustGet(a!.id)).waiting_for_key, true);
+        assert.equal((await mustGet(b!.id)).waiting_for_key, true);
+        await complete(c!.id, 'w1', 'success', { status: 'success' });
+        assert.deepEqual(await claimIds(), [a!.id], 'a was retried first');
+        await complete(a!.id, 'w1', 'success', { status: 'success' });
+        assert.deepEqual(await claimIds(), [b!.id]);
+      });
+
+      it('lists one key\'s jobs, newest first', async () => {
+        const jobs = await line(3);
+        await line(1, 'other');
+        await create();
+        const page = await store.listJobs({ ordering_key: 'order-1' }, 10, null);
+        assert.deepEqual(ids(page.data), ids(jobs).reverse());
+        assert.deepEqual(page.data.map((j) => j.waiting_for_key), [true, true, false]);
+        assert.deepEqual(ids((await store.listJobs({ ordering_key: 'order-1', tenant_id: 'tenant-b' }, 10, null)).data), []);
+      });
+
+      const sorted = (xs: string[]) => [...xs].sort();
     });
 
     // ── createJobs ─────────────────────────────────────────────────────────────────────────────
@@ -238,6 +383,8 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           last_status_code: null,
           idempotency_key: 'idem-1',
           dedupe_key: 'dk-1',
+          ordering_key: null,
+          waiting_for_key: false,
           created_at: now,
           updated_at: now,
           completed_at: null,

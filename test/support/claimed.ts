@@ -22,6 +22,8 @@ export function claimedJob(o: { tenant?: string; url?: string; rate_limit?: Rate
     last_status_code: null,
     idempotency_key: null,
     dedupe_key: null,
+    ordering_key: null,
+    waiting_for_key: false,
     created_at: 0,
     updated_at: 0,
     completed_at: null,

@@ -74,6 +74,19 @@ export function JobView({ session, id }: { session: Session; id: string }) {
         <dt>Tenant</dt><dd>{job.tenant_id}</dd>
         <dt>Type</dt><dd>{job.type}</dd>
         <dt>Destination</dt><dd>{job.destination.method} {job.destination.url}</dd>
+        {job.ordering_key !== null && (
+          <>
+            <dt>Ordering key</dt>
+            <dd data-testid="ordering-key">
+              {job.ordering_key}
+              {job.waiting_for_key
+                ? ' · waiting for earlier jobs of this key to end'
+                : ['success', 'failed', 'cancelled'].includes(job.status)
+                  ? ''
+                  : ' · its turn: the first unfinished job of this key'}
+            </dd>
+          </>
+        )}
         <dt>Attempts</dt><dd>{job.attempts} of {job.retry.max_attempts}</dd>
         <dt>Next attempt</dt><dd>{job.next_attempt_at ? new Date(job.next_attempt_at).toLocaleString() : '–'}</dd>
         <dt>Rate limit</dt><dd>{job.rate_limit ? `${job.rate_limit.rps}/s, burst ${job.rate_limit.burst}` : 'none'}</dd>

@@ -9,6 +9,7 @@ export function JobsView({ session }: { session: Session }) {
   const [tenant, setTenant] = useState('');
   const [status, setStatus] = useState<(typeof STATUSES)[number]>('');
   const [type, setType] = useState('');
+  const [orderingKey, setOrderingKey] = useState('');
   const [cursor, setCursor] = useState<string | null>(null);
   const [page, setPage] = useState<{ data: Job[]; next_cursor: string | null } | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -21,6 +22,7 @@ export function JobsView({ session }: { session: Session }) {
       ...(tenant ? { tenant_id: tenant } : {}),
       ...(status ? { status } : {}),
       ...(type ? { type } : {}),
+      ...(orderingKey ? { ordering_key: orderingKey } : {}),
       ...(cursor ? { cursor } : {}),
       limit: 50,
     };
@@ -35,7 +37,7 @@ export function JobsView({ session }: { session: Session }) {
     return () => {
       cancelled = true;
     };
-  }, [session, tenant, status, type, cursor, tick]);
+  }, [session, tenant, status, type, orderingKey, cursor, tick]);
 
   useEffect(() => {
     if (!live) return;
@@ -60,6 +62,9 @@ export function JobsView({ session }: { session: Session }) {
         </label>
         <label>
           Type <input value={type} onInput={(e) => { setType(e.currentTarget.value); setCursor(null); }} />
+        </label>
+        <label>
+          Ordering key <input value={orderingKey} onInput={(e) => { setOrderingKey(e.currentTarget.value); setCursor(null); }} />
         </label>
         <label class="inline">
           <input type="checkbox" checked={live} onChange={(e) => setLive(e.currentTarget.checked)} /> Live

@@ -116,6 +116,8 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
     if (res.kind === 'not_found') throw new ApiError(404, 'not_found', 'job not found');
     if (res.kind === 'conflict') throw new ApiError(409, 'conflict', `job is already ${res.job.status}`, { status: res.job.status });
     ctx.engine.forget(res.job.id);
+    // the next job of its ordering key may be due now
+    if (res.job.ordering_key !== null) ctx.engine.notifyDue(clock.now());
     ctx.events.emit({ type: 'job.status', job_id: res.job.id, tenant_id: res.job.tenant_id, from: null, to: 'cancelled', reason: 'cancel', trace_id: traceIdOf(res.job.traceparent) });
     return reply.type(JSON_TYPE).send(preserialized(jobJson(res.job, clock.now())));
   });

@@ -17,7 +17,9 @@
 
 import type pg from 'pg';
 import { addToTally, BULK_START, BULK_STATUSES, originOf, type BulkProgress, type JobSelector } from '../../domain/bulk.js';
+import type { OrderingKey } from '../../domain/ordering.js';
 import type { BulkBegin, BulkOperationKey, BulkStep, BulkStepResult } from '../store.js';
+import { lockKeys, requeue, settle } from './ordering.js';
 import { query, transaction, type Queryable, type Sql } from './pool.js';
 
 /** Rows examined per step, per job it may act on (as on SQLite). */
@@ -28,10 +30,11 @@ interface ScanRow {
   id: string;
   tenant_id: string;
   dest_url: string;
+  ordering_key: string | null;
   hit: boolean;
 }
 
-type Changed = { id: string; tenant_id: string; dest_url: string };
+type Changed = { id: string; tenant_id: string; dest_url: string; ordering_key: string | null };
 
 // Replaces only an expired record; a live one is left (and locked) and read by GET_OP_LOCKED.
 const PUT_OP: Sql = {
@@ -57,7 +60,7 @@ const guarded = (set: string): Sql => ({
     WITH t AS (SELECT id FROM jobs WHERE id = ANY($1::text[]) AND status = ANY($3::text[]) ORDER BY id FOR UPDATE)
     UPDATE jobs SET ${set}
     FROM t WHERE jobs.id = t.id AND jobs.status = ANY($3::text[])
-    RETURNING jobs.id, jobs.tenant_id, jobs.dest_url`,
+    RETURNING jobs.id, jobs.tenant_id, jobs.dest_url, jobs.ordering_key`,
 });
 const RETRY = guarded(`status = 'queued', due_at = $2::int8, run_at = least(run_at, $2::int8), attempts = 0, completed_at = NULL,
       next_attempt_at = NULL, lease_owner = NULL, lease_expires_at = NULL, updated_at = $2::int8`);
@@ -129,10 +132,19 @@ async function stepOn(db: Queryable, step: BulkStep, now: number): Promise<BulkS
 
   let changed: Changed[] = taken;
   if (step.apply && taken.length > 0) {
+    // keyed jobs as the one-job commands treat them: their keys' locks before any row (ordering.ts)
+    const keyOf = (r: { tenant_id: string; ordering_key: string | null }): OrderingKey[] =>
+      r.ordering_key === null ? [] : [{ tenant_id: r.tenant_id, key: r.ordering_key }];
+    await lockKeys(db, taken.flatMap(keyOf));
     const { rows } = await query<Changed>(db, step.action === 'retry' ? RETRY : CANCEL, [taken.map((r) => r.id), now, statuses]);
     // in the walk's order, as the SQLite driver answers
     const byId = new Map(rows.map((r) => [r.id, r]));
     changed = taken.flatMap((t) => byId.get(t.id) ?? []);
+    if (step.action === 'retry') {
+      for (const r of changed) for (const key of keyOf(r)) await requeue(db, r.id, key);
+    } else {
+      await settle(db, changed.flatMap(keyOf), now);
+    }
   }
   const tally = addToTally(progress.tally, changed.map((j) => j.dest_url));
   const done = index >= statuses.length || (step.limit !== null && tally.jobs >= step.limit);
@@ -167,7 +179,7 @@ function scanFor(sel: JobSelector): Sql & { params: unknown[] } {
   return {
     params,
     text: `
-      SELECT j.id, j.tenant_id, j.dest_url, ${hit.length ? `coalesce((${hit.join(') AND (')}), false)` : 'true'} AS hit
+      SELECT j.id, j.tenant_id, j.dest_url, j.ordering_key, ${hit.length ? `coalesce((${hit.join(') AND (')}), false)` : 'true'} AS hit
       FROM jobs j
       WHERE ${tenant}j.status = $${n + 1}::text AND j.id > $${n + 2}::text
       ORDER BY j.id LIMIT $${n + 3}::int4`,

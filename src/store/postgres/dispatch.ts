@@ -4,9 +4,11 @@
 // database never both win a job. `now` is always the caller's.
 
 import type pg from 'pg';
+import { realDueAt, type OrderingKey } from '../../domain/ordering.js';
 import type { AttemptCompletion, ClaimedJob } from '../store.js';
 import type { NotifyTarget } from './notifier.js';
-import { query, type Sql } from './pool.js';
+import { lockKeys, settle } from './ordering.js';
+import { query, transaction, type Sql } from './pool.js';
 import { ATTEMPT_COLUMNS, attemptColumnArrays, rowToClaimedJob, type JobRow } from './rows.js';
 
 const WAITING = `status IN ('scheduled','queued','retrying')`;
@@ -197,7 +199,7 @@ async function dueTenants(pool: pg.Pool, now: number, after: string): Promise<st
 
 export async function nextDueAt(pool: pg.Pool): Promise<number | null> {
   const { rows } = await query<{ due_at: number }>(pool, NEXT_DUE_AT);
-  return rows[0]?.due_at ?? null;
+  return realDueAt(rows[0]?.due_at);
 }
 
 export async function markRunning(pool: pg.Pool, ids: string[], owner: string, now: number): Promise<void> {
@@ -207,7 +209,9 @@ export async function markRunning(pool: pg.Pool, ids: string[], owner: string, n
 export async function completeAttempts(pool: pg.Pool, completions: AttemptCompletion[], now: number): Promise<void> {
   if (completions.length === 0) return;
   const retrying = (c: AttemptCompletion) => c.next.status === 'retrying';
-  await query(pool, COMPLETE, [
+  const ended: OrderingKey[] = [];
+  for (const c of completions) if (c.ordering && !retrying(c)) ended.push(c.ordering);
+  const values = [
     completions.map((c) => c.attempt.job_id),
     completions.map((c) => c.owner),
     completions.map((c) => c.attempt.error),
@@ -217,7 +221,17 @@ export async function completeAttempts(pool: pg.Pool, completions: AttemptComple
     completions.map((c) => (c.next.status === 'retrying' ? c.next.next_attempt_at : null)),
     now,
     ...attemptColumnArrays(completions.map((c) => c.attempt)),
-  ]);
+  ];
+  if (ended.length === 0) {
+    await query(pool, COMPLETE, values);
+    return;
+  }
+  // jobs that end hand their ordering keys on: the keys' locks first (ordering.ts)
+  await transaction(pool, async (client) => {
+    await lockKeys(client, ended);
+    await query(client, COMPLETE, values);
+    await settle(client, ended, now);
+  });
 }
 
 export async function release(pool: pg.Pool, ids: string[], owner: string, now: number, dueAt?: number, notify: NotifyTarget | null = null): Promise<void> {

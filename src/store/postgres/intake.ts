@@ -16,7 +16,10 @@
 
 import type pg from 'pg';
 import type { CreateOutcome, Job, JobStatus, NewJob } from '../../domain/job.js';
+import type { OrderingKey } from '../../domain/ordering.js';
+import type { LinePlace } from '../sqlite/rows.js';
 import type { NotifyTarget } from './notifier.js';
+import { lineTails, lockKeys, placer, type LineTails } from './ordering.js';
 import { query, transaction, type Queryable, type Sql } from './pool.js';
 import { JOB_COLUMNS, JOB_UNNEST, jobColumnArrays, newJobToJob, rowToJob, type JobRow } from './rows.js';
 
@@ -99,7 +102,7 @@ interface DedupeWrite {
 
 interface Plan {
   outcomes: CreateOutcome[];
-  inserts: { job: NewJob; status: JobStatus }[];
+  inserts: { job: NewJob; status: JobStatus; place: LinePlace | null }[];
   idempotency: IdempotencyWrite[];
   dedupe: DedupeWrite[];
   prunedJobIds: string[];
@@ -123,22 +126,27 @@ export async function createJobs(pool: pg.Pool, jobs: NewJob[], now: number, not
   const insert = (db: Queryable, plan: Plan) => {
     const columns = jobColumnArrays(plan.inserts, now);
     let due = Infinity;
-    for (const { job } of plan.inserts) if (!job.lease && job.run_at < due) due = job.run_at;
+    for (const { job, place } of plan.inserts) if (!job.lease && !place?.waiting && job.run_at < due) due = job.run_at;
     return notify && due !== Infinity
       ? query(db, INSERT_JOBS_NOTIFY, [...columns, notify.channel, `${notify.sender}:${due}`])
       : query(db, INSERT_JOBS, columns);
   };
-  const keyed = jobs.some((j) => j.idempotency_key !== null || j.dedupe_hash !== null);
+  const lines: OrderingKey[] = [];
+  for (const j of jobs) if (j.ordering_key) lines.push({ tenant_id: j.tenant_id, key: j.ordering_key });
+  const keyed = lines.length > 0 || jobs.some((j) => j.idempotency_key !== null || j.dedupe_hash !== null);
   if (!keyed) {
     // Nothing to look up: one statement, atomic on its own.
-    const plan = decide(jobs, now, { idempotency: new Map(), dedupe: new Map(), prunedJobIds: [] });
+    const plan = decide(jobs, now, { idempotency: new Map(), dedupe: new Map(), prunedJobIds: [] }, null);
     await insert(pool, plan);
     return plan.outcomes;
   }
   return transaction(pool, async (client) => {
+    // ordering keys first (see ordering.ts); their lines cannot change while the locks are held
+    await lockKeys(client, lines);
+    const tails = lines.length > 0 ? await lineTails(client, lines) : null;
     await client.query('SAVEPOINT before_keys');
     for (let round = 0; round < MAX_ROUNDS; round++) {
-      const plan = decide(jobs, now, await readExisting(client, jobs, now));
+      const plan = decide(jobs, now, await readExisting(client, jobs, now), tails);
       if (await reserve(client, plan, now)) {
         if (plan.inserts.length > 0) await insert(client, plan);
         return plan.outcomes;
@@ -172,8 +180,13 @@ async function readExisting(db: Queryable, jobs: NewJob[], now: number): Promise
   return out;
 }
 
-/** Step 2: each input in order, as the contract states it, against what exists plus what the batch made. */
-function decide(jobs: NewJob[], now: number, existing: Existing): Plan {
+/**
+ * Step 2: each input in order, as the contract states it, against what exists plus what the batch
+ * made. Keyed jobs join their lines behind `tails` (read once under the keys' locks; each round
+ * starts from them again, as its inserts were rolled back).
+ */
+function decide(jobs: NewJob[], now: number, existing: Existing, tails: LineTails | null): Plan {
+  const place = tails ? placer(tails) : null;
   const idem = new Map(existing.idempotency);
   const dedupe = new Map(existing.dedupe);
   const plan: Plan = { outcomes: [], inserts: [], idempotency: [], dedupe: [], prunedJobIds: existing.prunedJobIds };
@@ -202,8 +215,9 @@ function decide(jobs: NewJob[], now: number, existing: Existing): Plan {
       }
     }
     const status: JobStatus = j.run_at > now ? 'scheduled' : 'queued';
-    const job = newJobToJob(j, status, now);
-    plan.inserts.push({ job: j, status });
+    const linePlace = j.ordering_key && place ? place({ tenant_id: j.tenant_id, key: j.ordering_key }) : null;
+    const job = newJobToJob(j, status, now, linePlace);
+    plan.inserts.push({ job: j, status, place: linePlace });
     if (j.idempotency_key !== null) putIdempotency(j, j.idempotency_key, job);
     if (j.dedupe_hash !== null) {
       dedupe.set(mapKey(j.tenant_id, j.dedupe_hash), { request_hash: null, job });

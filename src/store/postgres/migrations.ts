@@ -155,6 +155,21 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
     `,
   },
   {
+    version: 5,
+    name: 'ordering keys',
+    sql: `
+      -- Jobs of one (tenant_id, ordering_key) run one at a time, by ordering_seq (domain/ordering.ts).
+      ALTER TABLE jobs ADD COLUMN ordering_key TEXT COLLATE "C";
+      ALTER TABLE jobs ADD COLUMN ordering_seq BIGINT;
+      -- Each key's line: its unfinished jobs in order (the head, the tail). Jobs without a key
+      -- never enter it.
+      CREATE INDEX jobs_ordering ON jobs (tenant_id, ordering_key, ordering_seq)
+        WHERE ordering_key IS NOT NULL AND status IN ('scheduled','queued','running','retrying');
+      -- listJobs by ordering_key, newest first.
+      CREATE INDEX jobs_ordering_list ON jobs (ordering_key, tenant_id, id) WHERE ordering_key IS NOT NULL;
+    `,
+  },
+  {
     version: 7,
     name: 'trace context of a job (W3C traceparent and tracestate)',
     sql: `

@@ -33,6 +33,7 @@ export async function listJobs(pool: pg.Pool, filter: ListFilter, limit: number,
   if (filter.tenant_id !== undefined) add('tenant_id', '=', filter.tenant_id, 't');
   if (filter.status !== undefined) add('status', '=', filter.status, 's');
   if (filter.type !== undefined) add('type', '=', filter.type, 'y');
+  if (filter.ordering_key !== undefined) add('ordering_key', '=', filter.ordering_key, 'o');
   // The cursor is the last id of the previous page; ids sort by creation time (byte-wise: the
   // column is COLLATE "C"), so any string is a sound bound and jobs created while walking never reappear.
   if (cursor !== null) add('id', '<', cursor, 'c');

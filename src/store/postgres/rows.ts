@@ -4,7 +4,7 @@
 
 import type { NewJob, JobStatus } from '../../domain/job.js';
 import type { Attempt } from '../../domain/attempt.js';
-import { attemptInsertParams, jobInsertParams } from '../sqlite/rows.js';
+import { attemptInsertParams, jobInsertParams, type LinePlace } from '../sqlite/rows.js';
 
 export { newJobToJob, rowToAttempt, rowToClaimedJob, rowToJob, type AttemptRow, type JobRow } from '../sqlite/rows.js';
 
@@ -14,6 +14,7 @@ export const JOB_COLUMNS = [
   'dest_url', 'dest_method', 'dest_timeout_ms', 'dest_headers_json',
   'retry_max_attempts', 'retry_base_delay_ms', 'retry_max_delay_ms', 'rate_limit_rps', 'rate_limit_burst',
   'rate_limit_max_in_flight', 'run_at', 'due_at', 'lease_owner', 'lease_expires_at', 'idempotency_key', 'dedupe_key', 'created_at', 'updated_at',
+  'ordering_key', 'ordering_seq',
   'traceparent', 'tracestate',
 ] as const;
 
@@ -24,6 +25,7 @@ const JOB_COLUMN_TYPES: Record<(typeof JOB_COLUMNS)[number], string> = {
   rate_limit_rps: 'float8', rate_limit_burst: 'int4', rate_limit_max_in_flight: 'int4',
   run_at: 'int8', due_at: 'int8', lease_owner: 'text', lease_expires_at: 'int8',
   idempotency_key: 'text', dedupe_key: 'text', created_at: 'int8', updated_at: 'int8',
+  ordering_key: 'text', ordering_seq: 'int8',
   traceparent: 'text', tracestate: 'text',
 };
 
@@ -31,10 +33,10 @@ const JOB_COLUMN_TYPES: Record<(typeof JOB_COLUMNS)[number], string> = {
 export const JOB_UNNEST = `unnest(${JOB_COLUMNS.map((c, i) => `$${i + 1}::${JOB_COLUMN_TYPES[c]}[]`).join(', ')})`;
 
 /** One array per column (JOB_COLUMNS order) for a batch of jobs to insert. */
-export function jobColumnArrays(jobs: readonly { job: NewJob; status: JobStatus }[], now: number): unknown[][] {
+export function jobColumnArrays(jobs: readonly { job: NewJob; status: JobStatus; place?: LinePlace | null }[], now: number): unknown[][] {
   const cols: unknown[][] = JOB_COLUMNS.map(() => []);
-  for (const { job, status } of jobs) {
-    const p = jobInsertParams(job, status, now);
+  for (const { job, status, place } of jobs) {
+    const p = jobInsertParams(job, status, now, place ?? null);
     JOB_COLUMNS.forEach((c, i) => cols[i]!.push(p[c] ?? null));
   }
   return cols;

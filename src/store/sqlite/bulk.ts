@@ -7,7 +7,9 @@
 
 import type Database from 'better-sqlite3';
 import { addToTally, BULK_START, BULK_STATUSES, originOf, type BulkProgress, type JobSelector } from '../../domain/bulk.js';
+import type { OrderingKey } from '../../domain/ordering.js';
 import type { BulkBegin, BulkOperationKey, BulkStep, BulkStepResult } from '../store.js';
+import type { OrderingLines } from './ordering.js';
 
 type Named = Record<string, unknown>;
 type Stmt<R = unknown> = Database.Statement<Named, R>;
@@ -19,6 +21,8 @@ interface ScanRow {
   hit: number;
 }
 
+type Changed = { id: string; tenant_id: string; dest_url: string; ordering_key: string | null };
+
 /** Rows examined per step, per job it may act on. */
 const SCAN_FACTOR = 4;
 export const MAX_BULK_CHUNK = 1000;
@@ -29,14 +33,17 @@ export class SqliteBulk {
     getOp: Stmt<{ request_hash: string; progress_json: string; expires_at: number }>;
     putOp: Stmt;
     saveProgress: Stmt;
-    retry: Stmt<{ id: string; tenant_id: string; dest_url: string }>;
-    cancel: Stmt<{ id: string; tenant_id: string; dest_url: string }>;
+    retry: Stmt<Changed>;
+    cancel: Stmt<Changed>;
     pruneOps: Stmt;
   };
   private readonly beginTx: (op: BulkOperationKey & { request_hash: string; expires_at: number }, now: number) => BulkBegin;
   private readonly stepTx: (step: BulkStep, now: number) => BulkStepResult;
 
-  constructor(private readonly db: Database.Database) {
+  constructor(
+    private readonly db: Database.Database,
+    private readonly lines: OrderingLines,
+  ) {
     // the rate limiter's key, so a filter by origin selects exactly what one bucket paces
     db.function('pulsegate_origin', { deterministic: true }, (url: unknown) => originOf(String(url)));
     this.s = {
@@ -52,12 +59,12 @@ export class SqliteBulk {
         UPDATE jobs SET status = 'queued', due_at = @now, run_at = min(run_at, @now), attempts = 0, completed_at = NULL,
           next_attempt_at = NULL, lease_owner = NULL, lease_expires_at = NULL, updated_at = @now
         WHERE id = @id AND status IN (SELECT value FROM json_each(@statuses))
-        RETURNING id, tenant_id, dest_url`),
+        RETURNING id, tenant_id, dest_url, ordering_key`),
       cancel: db.prepare(`
         UPDATE jobs SET status = 'cancelled', completed_at = @now, updated_at = @now, next_attempt_at = NULL,
           lease_owner = NULL, lease_expires_at = NULL
         WHERE id = @id AND status IN (SELECT value FROM json_each(@statuses))
-        RETURNING id, tenant_id, dest_url`),
+        RETURNING id, tenant_id, dest_url, ordering_key`),
       pruneOps: db.prepare(`DELETE FROM bulk_operations WHERE expires_at <= @now`),
     };
     const immediate = <A extends unknown[], R>(fn: (...args: A) => R): ((...args: A) => R) => {
@@ -130,11 +137,19 @@ export class SqliteBulk {
     if (step.apply) {
       const stmt = step.action === 'retry' ? this.s.retry : this.s.cancel;
       const guard = JSON.stringify(statuses);
+      const cancelledKeys: OrderingKey[] = [];
       changed = [];
       for (const row of taken) {
         const r = stmt.get({ id: row.id, now, statuses: guard });
-        if (r) changed.push(r);
+        if (!r) continue;
+        changed.push(r);
+        // keyed jobs as the one-job commands treat them (ordering.ts), in the walk's order
+        if (r.ordering_key === null) continue;
+        const key = { tenant_id: r.tenant_id, key: r.ordering_key };
+        if (step.action === 'retry') this.lines.requeue(r.id, key);
+        else cancelledKeys.push(key);
       }
+      if (cancelledKeys.length > 0) this.lines.settle(cancelledKeys, now);
     }
     const tally = addToTally(progress.tally, changed.map((j) => j.dest_url));
     const done = index >= statuses.length || (step.limit !== null && tally.jobs >= step.limit);

@@ -3,6 +3,7 @@
 
 import type { Attempt, AttemptOutcome, ErrorKind } from '../../domain/attempt.js';
 import type { HttpMethod, Job, JobStatus, NewJob } from '../../domain/job.js';
+import { WAITING_FOR_KEY } from '../../domain/ordering.js';
 import type { ClaimedJob } from '../store.js';
 
 export interface JobRow {
@@ -29,6 +30,8 @@ export interface JobRow {
   last_status_code: number | null;
   idempotency_key: string | null;
   dedupe_key: string | null;
+  ordering_key: string | null;
+  ordering_seq: number | null;
   lease_owner: string | null;
   lease_expires_at: number | null;
   created_at: number;
@@ -90,6 +93,9 @@ export function rowToJob(r: JobRow): Job {
     last_status_code: r.last_status_code,
     idempotency_key: r.idempotency_key,
     dedupe_key: r.dedupe_key,
+    ordering_key: r.ordering_key,
+    // a job cancelled while it waited keeps that due_at; it no longer waits
+    waiting_for_key: r.due_at === WAITING_FOR_KEY && (r.status === 'scheduled' || r.status === 'queued' || r.status === 'retrying'),
     created_at: r.created_at,
     updated_at: r.updated_at,
     completed_at: r.completed_at,
@@ -102,8 +108,16 @@ export function rowToClaimedJob(r: JobRow): ClaimedJob {
   return { ...rowToJob(r), lease_owner: r.lease_owner ?? '' };
 }
 
+/** Where a keyed job joins its key's line (see domain/ordering.ts); null for a job without a key. */
+export interface LinePlace {
+  seq: number;
+  /** Behind an unfinished job of its key: written due at WAITING_FOR_KEY and without a lease. */
+  waiting: boolean;
+}
+
 /** Named parameters for the jobs INSERT. */
-export function jobInsertParams(j: NewJob, status: JobStatus, now: number): Record<string, unknown> {
+export function jobInsertParams(j: NewJob, status: JobStatus, now: number, place: LinePlace | null = null): Record<string, unknown> {
+  const waiting = place?.waiting === true;
   const headers = j.destination.headers;
   return {
     id: j.id,
@@ -122,11 +136,13 @@ export function jobInsertParams(j: NewJob, status: JobStatus, now: number): Reco
     rate_limit_burst: j.rate_limit?.burst ?? null,
     rate_limit_max_in_flight: j.rate_limit?.max_in_flight ?? null,
     run_at: j.run_at,
-    due_at: j.run_at,
-    lease_owner: j.lease?.owner ?? null,
-    lease_expires_at: j.lease?.expires_at ?? null,
+    due_at: waiting ? WAITING_FOR_KEY : j.run_at,
+    lease_owner: waiting ? null : (j.lease?.owner ?? null),
+    lease_expires_at: waiting ? null : (j.lease?.expires_at ?? null),
     idempotency_key: j.idempotency_key,
     dedupe_key: j.dedupe_key,
+    ordering_key: j.ordering_key ?? null,
+    ordering_seq: place?.seq ?? null,
     created_at: now,
     updated_at: now,
     traceparent: j.traceparent ?? null,
@@ -135,7 +151,7 @@ export function jobInsertParams(j: NewJob, status: JobStatus, now: number): Reco
 }
 
 /** The Job a fresh insert produced, built without reading it back. */
-export function newJobToJob(j: NewJob, status: JobStatus, now: number): Job {
+export function newJobToJob(j: NewJob, status: JobStatus, now: number, place: LinePlace | null = null): Job {
   return {
     id: j.id,
     tenant_id: j.tenant_id,
@@ -152,6 +168,8 @@ export function newJobToJob(j: NewJob, status: JobStatus, now: number): Job {
     last_status_code: null,
     idempotency_key: j.idempotency_key,
     dedupe_key: j.dedupe_key,
+    ordering_key: j.ordering_key ?? null,
+    waiting_for_key: place?.waiting === true,
     created_at: now,
     updated_at: now,
     completed_at: null,

@@ -21,7 +21,9 @@ import type {
   Page,
   Store,
 } from '../store.js';
+import { realDueAt, type OrderingKey } from '../../domain/ordering.js';
 import { SqliteBulk } from './bulk.js';
+import { OrderingLines } from './ordering.js';
 import { migrate } from './migrations.js';
 import { Checkpointer } from './checkpointer.js';
 import { WalSync } from './wal-sync.js';
@@ -146,6 +148,7 @@ export class SqliteStore implements Store {
   private pingStmt: Stmt | null = null;
   private readonly listStmts = new Map<string, Stmt<Named, JobRow>>();
   private bulkCommands: SqliteBulk | null = null;
+  private orderingLines: OrderingLines | null = null;
 
   private readonly createTx: (jobs: NewJob[], now: number) => CreateOutcome[];
   private readonly completeTx: (completions: AttemptCompletion[], now: number) => void;
@@ -156,7 +159,7 @@ export class SqliteStore implements Store {
   private tenantCursor = '';
   /** Until then (clock time) the last probe's answer, fewer than two tenants, still stands. */
   private soloUntil = -Infinity;
-  private readonly commandTx: (stmt: Stmt<Named, JobRow>, id: string, now: number) => CommandResult;
+  private readonly commandTx: (stmt: Stmt<Named, JobRow>, id: string, now: number, then?: (row: JobRow) => JobRow) => CommandResult;
   private readonly pruneKeysTx: (now: number) => number;
   private readonly walSync: WalSync | null;
   private checkpointer: Checkpointer | null = null;
@@ -199,12 +202,15 @@ export class SqliteStore implements Store {
     this.createTx = immediate((jobs: NewJob[], now: number) => this.createInTx(jobs, now));
     this.completeTx = immediate((completions: AttemptCompletion[], now: number) => {
       const s = this.q;
+      let ended: OrderingKey[] | null = null;
       for (const c of completions) {
         const params = completionParams(c, now);
         // one statement without a guard per column when the job is still held (nearly always)
         if (s.completeHeld.run(params).changes === 0 && s.completeUnheld.run(params).changes === 0) continue;
         s.insertAttempt.run(attemptInsertParams(c.attempt));
+        if (c.ordering && c.next.status !== 'retrying') (ended ??= []).push(c.ordering);
       }
+      if (ended) this.lines.settle(ended, now);
     });
     this.markRunningTx = immediate((ids: string[], owner: string, now: number) => {
       const s = this.q;
@@ -228,9 +234,9 @@ export class SqliteStore implements Store {
       if (rows.length < limit) rows.push(...s.claim.all({ ...params, limit: limit - rows.length }));
       return rows;
     });
-    this.commandTx = immediate((stmt: Stmt<Named, JobRow>, id: string, now: number): CommandResult => {
+    this.commandTx = immediate((stmt: Stmt<Named, JobRow>, id: string, now: number, then?: (row: JobRow) => JobRow): CommandResult => {
       const changed = stmt.get({ id, now });
-      if (changed) return { kind: 'ok', job: rowToJob(changed) };
+      if (changed) return { kind: 'ok', job: rowToJob(then && changed.ordering_key !== null ? then(changed) : changed) };
       const current = this.q.getJob.get(id);
       return current ? { kind: 'conflict', job: rowToJob(current) } : { kind: 'not_found' };
     });
@@ -380,12 +386,13 @@ export class SqliteStore implements Store {
         }
       }
       const status: JobStatus = j.run_at > now ? 'scheduled' : 'queued';
-      s.insertJob.run(jobInsertParams(j, status, now));
+      const place = j.ordering_key ? this.lines.place({ tenant_id: j.tenant_id, key: j.ordering_key }) : null;
+      s.insertJob.run(jobInsertParams(j, status, now, place));
       if (j.idempotency_key !== null) this.putIdempotency(j, j.id);
       if (j.dedupe_hash !== null) {
         s.putDedupe.run({ tenant_id: j.tenant_id, hash: j.dedupe_hash, job_id: j.id, expires_at: j.dedupe_expires_at });
       }
-      out.push({ kind: 'created', job: newJobToJob(j, status, now) });
+      out.push({ kind: 'created', job: newJobToJob(j, status, now, place) });
     }
     return out;
   }
@@ -428,6 +435,11 @@ export class SqliteStore implements Store {
       where.push('type = @type');
       params.type = filter.type;
       key += 'y';
+    }
+    if (filter.ordering_key !== undefined) {
+      where.push('ordering_key = @ordering_key');
+      params.ordering_key = filter.ordering_key;
+      key += 'o';
     }
     // The cursor is the last id of the previous page; ids sort by creation time, so any string is
     // a sound bound and jobs created while walking (larger ids) never reappear.
@@ -499,7 +511,7 @@ export class SqliteStore implements Store {
   }
 
   async nextDueAt(): Promise<number | null> {
-    return this.q.nextDueAt.get() ?? null;
+    return realDueAt(this.q.nextDueAt.get());
   }
 
   async markRunning(ids: string[], owner: string, now: number): Promise<void> {
@@ -530,11 +542,21 @@ export class SqliteStore implements Store {
   // ── commands ─────────────────────────────────────────────────────────────────────────────────
 
   async cancelJob(id: string, now: number): Promise<CommandResult> {
-    return this.durable(this.commandTx(this.q.cancel, id, now));
+    return this.durable(
+      this.commandTx(this.q.cancel, id, now, (row) => {
+        this.lines.settle([{ tenant_id: row.tenant_id, key: row.ordering_key as string }], now);
+        return row;
+      }),
+    );
   }
 
   async retryJob(id: string, now: number): Promise<CommandResult> {
-    return this.durable(this.commandTx(this.q.retry, id, now));
+    return this.durable(
+      this.commandTx(this.q.retry, id, now, (row) => {
+        this.lines.requeue(row.id, { tenant_id: row.tenant_id, key: row.ordering_key as string });
+        return this.q.getJob.get(row.id) ?? row;
+      }),
+    );
   }
 
   // ── bulk commands ────────────────────────────────────────────────────────────────────────────
@@ -550,8 +572,14 @@ export class SqliteStore implements Store {
 
   /** Prepared on first use, like the statements (after migrate). */
   private get bulk(): SqliteBulk {
-    this.bulkCommands ??= new SqliteBulk(this.db);
+    this.bulkCommands ??= new SqliteBulk(this.db, this.lines);
     return this.bulkCommands;
+  }
+
+  /** Ordering-key lines (ordering.ts), prepared on first use like the statements. */
+  private get lines(): OrderingLines {
+    this.orderingLines ??= new OrderingLines(this.db);
+    return this.orderingLines;
   }
 
   // ── API keys ─────────────────────────────────────────────────────────────────────────────────
@@ -599,14 +627,14 @@ export class SqliteStore implements Store {
           id, tenant_id, type, status, payload_json,
           dest_url, dest_method, dest_timeout_ms, dest_headers_json,
           retry_max_attempts, retry_base_delay_ms, retry_max_delay_ms, rate_limit_rps, rate_limit_burst, rate_limit_max_in_flight,
-          run_at, due_at, lease_owner, lease_expires_at, idempotency_key, dedupe_key, created_at, updated_at,
-          traceparent, tracestate
+          run_at, due_at, lease_owner, lease_expires_at, idempotency_key, dedupe_key, ordering_key, ordering_seq,
+          created_at, updated_at, traceparent, tracestate
         ) VALUES (
           @id, @tenant_id, @type, @status, @payload_json,
           @dest_url, @dest_method, @dest_timeout_ms, @dest_headers_json,
           @retry_max_attempts, @retry_base_delay_ms, @retry_max_delay_ms, @rate_limit_rps, @rate_limit_burst, @rate_limit_max_in_flight,
-          @run_at, @due_at, @lease_owner, @lease_expires_at, @idempotency_key, @dedupe_key, @created_at, @updated_at,
-          @traceparent, @tracestate
+          @run_at, @due_at, @lease_owner, @lease_expires_at, @idempotency_key, @dedupe_key, @ordering_key, @ordering_seq,
+          @created_at, @updated_at, @traceparent, @tracestate
         )`),
       getJob: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE id = ?'),
       // A record whose job was pruned counts as absent (the join drops it) and is overwritten.

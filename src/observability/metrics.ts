@@ -102,6 +102,16 @@ export function createMetrics(o: MetricsOptions): Metrics {
   engineGauge('pulsegate_queue_capacity', 'Most jobs the memory queue holds (QUEUE_CAPACITY)', (s) => s.capacity);
   engineGauge('pulsegate_jobs_in_flight', 'Delivery attempts in flight', (s) => s.inFlight);
   engineGauge('pulsegate_worker_concurrency', 'Most attempts in flight at once (WORKER_CONCURRENCY)', (s) => s.concurrency);
+  engineGauge(
+    'pulsegate_destinations_held',
+    'Destinations this instance holds under a lease and alone delivers (PostgreSQL; 0 on SQLite, where every destination is the one process\'s)',
+    (s) => s.destinationsHeld ?? 0,
+  );
+  const lanesLost = new Counter({
+    name: 'pulsegate_destination_leases_lost_total',
+    help: 'Destinations this instance held under a lease and lost (another instance holds it, or the lease ran out unrenewed); their waiting jobs went back to the store',
+    registers: [registry],
+  });
 
   if (o.signingExpiries && o.signingExpiries.size > 0) {
     const expiries = o.signingExpiries;
@@ -325,6 +335,9 @@ export function createMetrics(o: MetricsOptions): Metrics {
         else if (e.next_status === 'success' || e.next_status === 'failed') inc(completed, completedLabels[e.next_status], e.tenant_id);
         break;
       }
+      case 'lane.lost':
+        lanesLost.inc();
+        break;
       case 'circuit.changed':
         circuitChanges.inc({ to: e.to });
         break;

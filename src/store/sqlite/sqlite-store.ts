@@ -21,6 +21,7 @@ import type {
   Page,
   Store,
 } from '../store.js';
+import { keptLanes, type LaneLease, type LaneSync } from '../store.js';
 import { SqliteBulk } from './bulk.js';
 import { migrate } from './migrations.js';
 import { Checkpointer } from './checkpointer.js';
@@ -134,6 +135,7 @@ interface Statements {
 
 export class SqliteStore implements Store {
   readonly driver = 'sqlite' as const;
+  readonly laneLeases = false;
   private readonly db: Database.Database;
   private stmts: Statements | null = null;
   private pingStmt: Stmt | null = null;
@@ -512,6 +514,16 @@ export class SqliteStore implements Store {
 
   async promoteDue(now: number): Promise<number> {
     return this.q.promoteDue.run({ now }).changes;
+  }
+
+  // ── lanes: one process per file, so every destination is its own (see Store.laneLeases) ──
+
+  async syncLanes(_owner: string, _now: number, _leaseMs: number, lanes: LaneSync[]): Promise<{ tenant_id: string; origin: string }[]> {
+    return keptLanes(lanes);
+  }
+
+  async loadLanes(): Promise<LaneLease[]> {
+    return [];
   }
 
   // ── commands ─────────────────────────────────────────────────────────────────────────────────

@@ -95,10 +95,11 @@ if (await postgresAvailable('lanes across instances on PostgreSQL')) {
       receivers.push(rx);
       const rate = { rps: 10, burst: 5 };
       const [a, b] = instances as [ServiceProcess, ServiceProcess];
-      // 60 jobs, every other one created on each instance, all due at one moment a little ahead: both
-      // instances wake for them at once (and this process, whose clock stamps the arrivals, is idle
-      // by then: while it is busy creating, arrivals would be stamped late and look bunched)
-      const runAt = new Date(Date.now() + 3000).toISOString();
+      // 60 jobs, every other one created on each instance, all due at one moment a little ahead
+      // (within the 2 s an instance holds a job it creates in memory, which it would deliver itself
+      // if it could): both instances wake for them at once. And this process, whose clock stamps the
+      // arrivals, is idle by then: while busy creating, it stamps arrivals late and they look bunched.
+      const runAt = new Date(Date.now() + 1800).toISOString();
       const ids = await Promise.all(
         Array.from({ length: 60 }, (_, i) => create(i % 2 ? a : b, jobBody(`${rx.url}/paced`, { payload: { i }, rate_limit: rate, run_at: runAt }))),
       );

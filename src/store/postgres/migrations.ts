@@ -168,7 +168,7 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
         SELECT lower(m[1]) || '://' || lower(m[2]) ||
           CASE WHEN coalesce(m[3], '') = '' OR (lower(m[1]) = 'http' AND m[3]::int = 80) OR (lower(m[1]) = 'https' AND m[3]::int = 443)
             THEN '' ELSE ':' || m[3]::int END
-        FROM regexp_match(dest_url, '^([A-Za-z][A-Za-z0-9+.-]*)://(?:[^/?#]*@)?(\[[^]]*\]|[^/?#:]*)(?::([0-9]*))?') AS m);
+        FROM regexp_match(dest_url, '^([A-Za-z][A-Za-z0-9+.-]*)://(?:[^/?#]*@)?(\\[[0-9A-Fa-f:.]*\\]|[^/?#:]*)(?::([0-9]*))?') AS m);
       ALTER TABLE jobs ALTER COLUMN origin SET NOT NULL;
 
       -- Who delivers a destination's jobs: one instance at a time, under a lease renewed with its job

@@ -65,7 +65,7 @@ const LAG_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30
 const STORE_WRITE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
 /** The store operations the engine and intake report (store.write / store.error `op`), shown at 0 from the start. */
-const KNOWN_STORE_OPS = ['create', 'claim', 'release', 'poll', 'renew', 'engine.write', 'prune', 'count_by_status'];
+const KNOWN_STORE_OPS = ['create', 'claim', 'release', 'poll', 'renew', 'lanes', 'engine.write', 'prune', 'count_by_status'];
 
 /** With destination labels on, the per-destination gauges cover this many of the busiest. */
 export const DESTINATION_LABELS_TOP = 20;

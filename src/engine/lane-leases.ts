@@ -11,9 +11,9 @@
  *   held ──(sync: the store has it held by another; or its expiry
  *           passed without a sync that renewed it)───────────────────────▶ lost: its waiting jobs go back
  *
- * Claims and syncs never overlap (one runs after the other): a sync gives up exactly the
- * destinations it lists, so a destination a claim took while a sync was being written is never given
- * up behind this engine's back. A job joins its lane only while its destination is held (else it
+ * Claims and syncs never overlap (one runs after the other): a sync gives up every destination it
+ * does not keep, so a destination a claim took while a sync was being written would be given up
+ * behind this engine's back. A job joins its lane only while its destination is held (else it
  * goes back to the store, due now, for the holder to claim); jobs are created already held here
  * (claim at insert) only for destinations held here.
  */
@@ -123,9 +123,11 @@ export class LaneLeases {
         this.syncAgain = false;
         await this.syncOnce(false);
       } while (this.syncAgain && !this.stopped);
-    }).finally(() => {
-      this.syncing = false;
-    });
+    })
+      .catch((err: Error) => this.o.events.emit({ type: 'store.error', op: 'lanes', error: err.message }))
+      .finally(() => {
+        this.syncing = false;
+      });
   }
 
   /** Keeps each lane's state now, for giveUpAll (a draining engine forgets its lanes before the end). */

@@ -165,6 +165,7 @@ if (await postgresAvailable('lanes across instances on PostgreSQL')) {
         await sql.query<{ owner: string; expires_at: string }>(`SELECT owner, expires_at FROM destination_leases WHERE origin = $1`, [rx.url])
       ).rows[0];
       assert.ok(lease?.owner.includes(`:${holder.child.pid}:`), `the holder (pid ${holder.child.pid}) holds the lease: ${lease?.owner}`);
+      assert.ok(lease);
       holder.child.kill('SIGKILL');
       await holder.exited;
       const killedAt = Date.now();

@@ -85,8 +85,8 @@ export interface EngineStats {
   inFlight: number;
   capacity: number;
   concurrency: number;
-  /** Destinations this instance holds under a lease (PostgreSQL); null where every destination is its own. */
-  destinationsHeld: number | null;
+  /** Destinations this instance holds under a lease (PostgreSQL); absent where every destination is its own. */
+  destinationsHeld?: number;
 }
 
 export class Engine {
@@ -183,13 +183,13 @@ export class Engine {
   stats(): EngineStats {
     const q = this.queue.stats();
     return {
-      destinationsHeld: this.leases?.size ?? null,
       queued: q.queued,
       parked: q.queued - q.ahead,
       ahead: q.ahead,
       inFlight: q.inFlight,
       capacity: this.o.capacity,
       concurrency: this.o.concurrency,
+      ...(this.leases ? { destinationsHeld: this.leases.size } : {}),
     };
   }
 

@@ -493,6 +493,8 @@ export interface components {
              */
             updated_at: string;
             completed_at: string | null;
+            /** @description The job's W3C trace id (32 hex digits): its create span and every delivery attempt belong to this trace. Null: no trace. */
+            trace_id: string | null;
         };
         JobPage: {
             data: components["schemas"]["Job"][];
@@ -605,6 +607,10 @@ export interface operations {
             query?: never;
             header?: {
                 "idempotency-key"?: string;
+                /** @description W3C traceparent (00-<trace id>-<parent id>-<flags>): the job joins this trace and each delivery continues it. Malformed: ignored. */
+                traceparent?: string;
+                /** @description W3C tracestate, stored with the job and sent with each delivery (kept only with a valid traceparent). */
+                tracestate?: string;
             };
             path?: never;
             cookie?: never;
@@ -1126,7 +1132,12 @@ export interface operations {
     createJobsBatch: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description W3C traceparent (00-<trace id>-<parent id>-<flags>): the job joins this trace and each delivery continues it. Malformed: ignored. */
+                traceparent?: string;
+                /** @description W3C tracestate, stored with the job and sent with each delivery (kept only with a valid traceparent). */
+                tracestate?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1315,6 +1326,10 @@ export interface operations {
             query?: never;
             header?: {
                 "idempotency-key"?: string;
+                /** @description W3C traceparent (00-<trace id>-<parent id>-<flags>): the job joins this trace and each delivery continues it. Malformed: ignored. */
+                traceparent?: string;
+                /** @description W3C tracestate, stored with the job and sent with each delivery (kept only with a valid traceparent). */
+                tracestate?: string;
             };
             path?: never;
             cookie?: never;
@@ -1425,6 +1440,10 @@ export interface operations {
             query?: never;
             header?: {
                 "idempotency-key"?: string;
+                /** @description W3C traceparent (00-<trace id>-<parent id>-<flags>): the job joins this trace and each delivery continues it. Malformed: ignored. */
+                traceparent?: string;
+                /** @description W3C tracestate, stored with the job and sent with each delivery (kept only with a valid traceparent). */
+                tracestate?: string;
             };
             path?: never;
             cookie?: never;

@@ -154,7 +154,17 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
         WHERE status IN ('scheduled','queued','retrying') AND lease_owner IS NULL;
     `,
   },
-  // Versions 5-7 are other changes' (numbers assigned per branch); this one stands alone.
+  {
+    version: 7,
+    name: 'trace context of a job (W3C traceparent and tracestate)',
+    sql: `
+      -- The create span's traceparent (55 chars) and the client's tracestate (at most 512 chars);
+      -- NULL: the job has no trace. Adding nullable columns without a default rewrites nothing.
+      ALTER TABLE jobs ADD COLUMN traceparent TEXT;
+      ALTER TABLE jobs ADD COLUMN tracestate TEXT;
+    `,
+  },
+  // Versions 5 and 6 are other changes' (numbers assigned per branch).
   {
     version: 8,
     name: 'lanes across instances: destination leases',

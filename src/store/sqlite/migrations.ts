@@ -160,6 +160,16 @@ export const MIGRATIONS: readonly Migration[] = [
         WHERE status IN ('scheduled','queued','retrying') AND lease_owner IS NULL;
     `,
   },
+  {
+    version: 8,
+    name: 'trace context of a job (W3C traceparent and tracestate)',
+    sql: `
+      -- The create span's traceparent (55 chars) and the client's tracestate (at most 512 chars);
+      -- NULL: the job has no trace. Never queried by, so not indexed.
+      ALTER TABLE jobs ADD COLUMN traceparent TEXT;
+      ALTER TABLE jobs ADD COLUMN tracestate TEXT;
+    `,
+  },
 ];
 
 /** Applies every migration newer than the database, in order. Returns the versions applied. */

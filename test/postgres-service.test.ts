@@ -99,6 +99,7 @@ if (await postgresAvailable('service on PostgreSQL')) {
   describe('wake-ups across instances on PostgreSQL (LISTEN/NOTIFY)', () => {
     let db: TestDatabase;
     let rx: Receiver;
+    let other: Receiver;
     let a: TestService;
     let b: TestService;
     const held: (() => void)[] = [];
@@ -113,30 +114,36 @@ if (await postgresAvailable('service on PostgreSQL')) {
         if (req.url.startsWith('/hold')) await new Promise<void>((r) => held.push(r));
         res.writeHead(200).end('ok');
       });
+      other = await startReceiver();
       a = await startTestService(env(db, { QUEUE_CAPACITY: '1', WORKER_CONCURRENCY: '1' }));
-      b = await startTestService(env(db));
     });
     after(async () => {
       for (const release of held.splice(0)) release();
       await a?.cleanup();
       await b?.cleanup();
       await rx?.close();
+      await other?.close();
       await db?.drop();
     });
 
     it('starts a job created on a full instance on another one, woken by the commit', async () => {
+      // fill the first instance: its only worker busy with an attempt kept in flight, its memory
+      // queue (room for one) holding the next job; a third job then finds no room there. The second
+      // instance starts after: it would otherwise race the first for the /hold destination, and the
+      // one that takes it alone delivers it (lanes across instances)
+      await createJob(a, jobBody(`${rx.url}/hold`, { payload: { n: 1 } }));
+      await eventually(async () => held.length > 0);
+      const waiting = await createJob(a, jobBody(`${rx.url}/hold`, { payload: { n: 2 } }));
+      assert.equal(a.engine.stats().queued, 1, `${waiting.id} waits in the first instance's memory`);
+      b = await startTestService(env(db));
       const startedOnB: string[] = [];
       const off = b.events.on((e) => {
         if (e.type === 'attempt.finished') startedOnB.push(e.job_id);
       });
       try {
-        // fill the first instance: its only worker busy with an attempt kept in flight, its memory
-        // queue (room for one) holding the next job; a third job then finds no room there
-        await createJob(a, jobBody(`${rx.url}/hold`, { payload: { n: 1 } }));
-        await eventually(async () => held.length > 0);
-        const waiting = await createJob(a, jobBody(`${rx.url}/hold`, { payload: { n: 2 } }));
-        assert.equal(a.engine.stats().queued, 1, `${waiting.id} waits in the first instance's memory`);
-        const job = await createJob(a, jobBody(`${rx.url}/woken`));
+        // to another destination: the first instance holds this one, and only its holder delivers a
+        // destination (lanes across instances, test/postgres-lanes.test.ts)
+        const job = await createJob(a, jobBody(`${other.url}/woken`));
         await waitForStatus(b, job.id, 'success');
         assert.deepEqual(startedOnB, [job.id], 'the second instance delivered it');
       } finally {

@@ -92,6 +92,19 @@ export class Circuit {
     else if (this.state === 'half_open' && probe) this.open(now, Math.min(this.policy.cooldownMaxMs, this.cooldown * 2));
   }
 
+  /**
+   * Takes the state another instance left (a destination handed over, see lane-leases.ts), without
+   * calling onChange: nothing changed for the receiver. A probe the other instance had out is not
+   * ours to wait for: half_open lets the next attempt be the probe.
+   */
+  restore(s: { state: CircuitState; failures: number; openUntil: number; cooldown: number | null }): void {
+    this.state = s.state;
+    this.failures = s.failures;
+    this.openUntil = s.state === 'open' ? s.openUntil : 0;
+    this.cooldown = s.cooldown ?? this.policy.cooldownMs;
+    this.probing = false;
+  }
+
   /** Closes the circuit by hand (POST /v1/destinations/{id}/reset). Returns the state it was in. */
   reset(): CircuitState {
     const was = this.state;

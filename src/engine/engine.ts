@@ -33,6 +33,7 @@ import type { Lane } from './lane.js';
 import { destinationState, type DestinationState } from './destinations.js';
 import { deliverAttempt, recordAttempt, type Recording } from './record.js';
 import { Lanes } from './lanes.js';
+import { LaneLeases } from './lane-leases.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { LocalQueue } from './local-queue.js';
 import { Releaser } from './releaser.js';
@@ -88,6 +89,8 @@ export interface EngineStats {
   inFlight: number;
   capacity: number;
   concurrency: number;
+  /** Destinations this instance holds under a lease (PostgreSQL); absent where every destination is its own. */
+  destinationsHeld?: number;
 }
 
 export class Engine {
@@ -98,6 +101,8 @@ export class Engine {
   private readonly scheduler: Scheduler;
   private readonly writer: WriteBatcher;
   private readonly keeper: LeaseKeeper;
+  /** Destinations held under a lease (Store.laneLeases), else null: every destination is ours. */
+  private readonly leases: LaneLeases | null;
   private readonly releaser: Releaser;
   private readonly recording: Recording;
   private readonly tracing: Tracing | null;
@@ -136,6 +141,18 @@ export class Engine {
       onReady: () => this.pump(),
       onCircuit: (lane, from, to, released) => this.circuitChanged(lane, from, to, released),
     });
+    this.leases = opts.store.laneLeases
+      ? new LaneLeases({
+          store: opts.store,
+          clock: opts.clock,
+          events: opts.events,
+          owner: this.owner,
+          leaseMs: opts.leaseMs,
+          lanes: this.lanes,
+          onLost: (_key, waiting) => this.giveBack(waiting, opts.clock.now()),
+        })
+      : null;
+    const leases = this.leases;
     this.keeper = new LeaseKeeper({
       store: opts.store,
       clock: opts.clock,
@@ -144,6 +161,7 @@ export class Engine {
       owner: this.owner,
       leaseMs: opts.leaseMs,
       heldCount: () => this.queue.size,
+      renewAlso: leases ? () => leases.sync() : undefined,
     });
     this.recording = {
       clock: opts.clock,
@@ -177,6 +195,7 @@ export class Engine {
       inFlight: q.inFlight,
       capacity: this.o.capacity,
       concurrency: this.o.concurrency,
+      ...(this.leases ? { destinationsHeld: this.leases.size } : {}),
     };
   }
 
@@ -199,6 +218,14 @@ export class Engine {
   }
 
   // ── claim at insert (see Intake) ──
+
+  /**
+   * Whether a job for this destination may be created already held by this engine: always, unless
+   * destinations are held under a lease and another instance (or nobody yet) holds this one.
+   */
+  mayHold(tenantId: string, url: string): boolean {
+    return this.leases === null || this.leases.use(this.lanes.keyOf(tenantId, url));
+  }
 
   /** Grants up to n memory-queue slots to jobs about to be created already held by this engine. */
   reserve(n: number): number {
@@ -255,6 +282,7 @@ export class Engine {
     this.pollTimer?.cancel();
     this.keeper.stop();
     const waitingIds = this.queue.stop();
+    this.leases?.freeze();
     this.lanes.clear();
     await this.releaser.flush();
     if (waitingIds.length) await this.o.store.release(waitingIds, this.owner, this.o.clock.now());
@@ -271,6 +299,8 @@ export class Engine {
     const abandonedIds = this.queue.abandonInFlight();
     await this.writer.flush();
     if (abandonedIds.length) await this.o.store.release(abandonedIds, this.owner, this.o.clock.now());
+    // after the last attempt: the next holder of each destination starts where this one stopped
+    await this.leases?.giveUpAll().catch((err: Error) => this.o.events.emit({ type: 'store.error', op: 'lanes', error: err.message }));
     return { released: waitingIds.length, abandoned: abandonedIds.length };
   }
 
@@ -301,7 +331,8 @@ export class Engine {
     const want = Math.min(room, this.o.claimBatch);
     const now = this.o.clock.now();
     try {
-      const claimed = await this.o.store.claimDue(this.owner, now, this.o.leaseMs, want);
+      const claim = () => this.o.store.claimDue(this.owner, now, this.o.leaseMs, want);
+      const claimed = this.leases ? await this.leases.claim(claim, now) : await claim();
       if (!this.isRunning) {
         if (claimed.length) await this.o.store.release(claimed.map((j) => j.id), this.owner, now);
         return;
@@ -309,7 +340,7 @@ export class Engine {
       for (const job of claimed) this.queue.add(job);
       this.backlog = claimed.length === want;
       if (!this.backlog) {
-        const next = await this.o.store.nextDueAt();
+        const next = await this.o.store.nextDueAt(this.owner, now);
         if (next !== null) this.scheduler.wakeAt(next);
       }
     } catch (err) {
@@ -324,6 +355,11 @@ export class Engine {
 
   /** A held job became due: it joins its lane, or goes back to the store when its wait would be long. */
   private join(h: Held): void {
+    if (this.leases && !this.leases.holds(this.lanes.keyOf(h.job.tenant_id, h.job.destination.url))) {
+      // another instance delivers this destination (or nobody holds it yet): its claim takes the job
+      this.giveBack([h], this.o.clock.now());
+      return;
+    }
     const r = this.lanes.add(h);
     const limited = h.job.rate_limit !== null;
     if (r.kind === 'release') {
@@ -336,11 +372,16 @@ export class Engine {
     this.pumpSoon();
   }
 
-  private circuitChanged(lane: Lane, from: CircuitState, to: CircuitState, released: Held[]): void {
-    for (const h of released) {
+  /** Jobs waiting in memory go back to the store, due at `at`. */
+  private giveBack(jobs: Held[], at: number): void {
+    for (const h of jobs) {
       this.queue.remove(h);
-      this.releaser.later(h.job.id, lane.circuit.openUntil);
+      this.releaser.later(h.job.id, at);
     }
+  }
+
+  private circuitChanged(lane: Lane, from: CircuitState, to: CircuitState, released: Held[]): void {
+    this.giveBack(released, lane.circuit.openUntil);
     this.o.events.emit({
       type: 'circuit.changed',
       tenant_id: lane.tenantId,
@@ -352,6 +393,8 @@ export class Engine {
       last_error: lane.lastError,
     });
     if (to === 'closed') this.requestFill();
+    // the destination's next holder must see the circuit as it is now, not as of the last renewal
+    void this.leases?.sync();
   }
 
   // ── take, start, finish ───────────────────────────────────────────────────────────────────────

@@ -22,6 +22,8 @@ export interface Claimer {
   readonly leaseMs: number;
   /** Jobs due within this long are taken too, and held in memory until their time. */
   readonly holdAheadMs: number;
+  /** Whether a job for this destination may be created held by this engine (see Engine.mayHold). */
+  mayHold?(tenantId: string, url: string): boolean;
   /** Grants up to n slots in the memory queue; the granted number is returned and held for adopt. */
   reserve(n: number): number;
   /** Takes a job created under its lease into the memory queue, using one reserved slot. */
@@ -104,8 +106,9 @@ export class Intake {
     const claimer = this.o.claimer;
     if (!claimer) return 0;
     const soon = now + claimer.holdAheadMs;
+    const holdable = (p: Pending) => p.job.run_at <= soon && (claimer.mayHold?.(p.job.tenant_id, p.job.destination.url) ?? true);
     let due = 0;
-    for (const p of batch) if (p.job.run_at <= soon) due++;
+    for (const p of batch) if (holdable(p)) due++;
     let granted = due > 0 ? claimer.reserve(due) : 0;
     const total = granted;
     const lease = { owner: claimer.owner, expires_at: now + claimer.leaseMs };
@@ -113,7 +116,7 @@ export class Intake {
     const order = granted < due ? [...batch].sort((a, b) => a.job.run_at - b.job.run_at) : batch;
     for (const p of order) {
       if (granted === 0) break;
-      if (p.job.run_at <= soon) {
+      if (holdable(p)) {
         p.job.lease = lease;
         granted--;
       }

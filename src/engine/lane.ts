@@ -13,6 +13,7 @@
 
 import type { DeliveryResult } from '../domain/attempt.js';
 import type { RateLimit } from '../domain/job.js';
+import type { LaneLease } from '../store/store.js';
 import { Circuit, verdictOf, type CircuitChange, type CircuitPolicy } from './circuit.js';
 import { Fifo } from './fifo.js';
 import type { Held } from './held.js';
@@ -28,6 +29,8 @@ export class Lane {
   inFlight = 0;
   readonly circuit: Circuit;
   private bucket: TokenBucket | null = null;
+  /** The bucket's level as another instance left it, until a job with a rate_limit creates the bucket. */
+  private level: { tokens: number; at: number } | null = null;
   /** The last rate limit a job of this lane went out under. */
   rateLimit: RateLimit | null = null;
   /** The in-flight cap the last job that joined asked for. */
@@ -67,7 +70,7 @@ export class Lane {
     let paced = 0;
     const limit = h.job.rate_limit;
     if (limit) {
-      const free = this.bucket ? this.bucket.available(now) : limit.burst;
+      const free = this.bucketFor(limit, now).available(now);
       paced = (Math.max(0, ahead + 1 - free) * 1000) / limit.rps;
     }
     const c = this.circuit;
@@ -104,8 +107,7 @@ export class Lane {
     if (wait > 0) return wait;
     const limit = h.job.rate_limit;
     if (limit) {
-      this.bucket ??= new TokenBucket(limit, now);
-      const w = this.bucket.take(limit, now);
+      const w = this.bucketFor(limit, now).take(limit, now);
       if (w > 0) return w;
       this.rateLimit = limit;
     }
@@ -115,6 +117,35 @@ export class Lane {
     h.probe = this.circuit.admit();
     this.lastUsedAt = now;
     return h;
+  }
+
+  private bucketFor(limit: RateLimit, now: number): TokenBucket {
+    if (!this.bucket) {
+      this.bucket = new TokenBucket(limit, now, this.level ?? undefined);
+      this.level = null;
+    }
+    return this.bucket;
+  }
+
+  /** What a hand-over to another instance carries: the circuit and the bucket's level now. */
+  lease(now: number): Omit<LaneLease, 'tenant_id' | 'origin'> {
+    const c = this.circuit;
+    const level = this.bucket ? { tokens: this.bucket.available(now), at: now } : this.level;
+    return {
+      circuit: c.state,
+      failures: c.failures,
+      open_until: c.state === 'open' ? c.openUntil : 0,
+      cooldown_ms: c.cooldown,
+      tokens: level?.tokens ?? null,
+      tokens_at: level?.at ?? null,
+    };
+  }
+
+  /** Takes over the state the previous holder of this destination left. */
+  restore(l: LaneLease): void {
+    this.circuit.restore({ state: l.circuit, failures: l.failures, openUntil: l.open_until, cooldown: l.cooldown_ms });
+    this.bucket = null;
+    this.level = l.tokens !== null && l.tokens_at !== null ? { tokens: l.tokens, at: l.tokens_at } : null;
   }
 
   /** Every job waiting in the lane, taken out of it (to give back to the store). */

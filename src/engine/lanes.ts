@@ -25,6 +25,7 @@ import type { CircuitPolicy, CircuitState } from './circuit.js';
 import { Fifo } from './fifo.js';
 import type { Held } from './held.js';
 import { Lane } from './lane.js';
+import type { LaneLease } from '../store/store.js';
 
 export interface LanesOptions {
   clock: Clock;
@@ -85,7 +86,8 @@ export class Lanes {
     return `${tenantId} ${this.originOf(url)}`;
   }
 
-  private originOf(url: string): string {
+  /** The origin of a destination URL (cached). */
+  originOf(url: string): string {
     let origin = this.origins.get(url);
     if (origin === undefined) {
       if (this.origins.size >= 10_000) this.origins.clear();
@@ -98,7 +100,7 @@ export class Lanes {
   /** A job joins its lane, or is told to go back to the store until its turn. */
   add(h: Held): JoinOutcome {
     const now = this.o.clock.now();
-    const slot = this.slotFor(h, now);
+    const slot = this.slotFor(this.keyOf(h.job.tenant_id, h.job.destination.url), h.job.tenant_id, h.job.destination.url, now);
     const est = slot.lane.estimateWaitMs(h, now);
     const waitMs = Math.max(est.paced, est.slots);
     if (est.paced > this.o.maxParkMs) return { kind: 'release', dueAt: now + waitMs, waitMs };
@@ -190,12 +192,23 @@ export class Lanes {
     while (this.ready.shift());
   }
 
-  private slotFor(h: Held, now: number): LaneSlot {
-    const key = this.keyOf(h.job.tenant_id, h.job.destination.url);
+  /** A destination this engine took over from another instance: its lane starts from the state left. */
+  restore(lease: LaneLease): void {
+    const key = `${lease.tenant_id} ${lease.origin}`;
+    const slot = this.slotFor(key, lease.tenant_id, lease.origin, this.o.clock.now());
+    slot.lane.restore(lease);
+  }
+
+  /** The jobs waiting in a lane, taken out of it (its destination is no longer this engine's to deliver). */
+  giveBack(key: string): Held[] {
+    return this.slots.get(key)?.lane.takeAll() ?? [];
+  }
+
+  /** The lane of `key`, created when new (`url` is the destination URL, or its origin). */
+  private slotFor(key: string, tenant: string, url: string, now: number): LaneSlot {
     const found = this.slots.get(key);
     if (found) return found;
     if (this.slots.size >= this.maxLanes) this.evictIdle(now);
-    const tenant = h.job.tenant_id;
     let ring = this.rings.get(tenant);
     if (!ring) {
       ring = { lanes: new Fifo<Lane>(4), queued: false, count: 0, inFlight: 0, capped: false };
@@ -203,7 +216,7 @@ export class Lanes {
     }
     ring.count++;
     const slot: LaneSlot = { lane: undefined as unknown as Lane, ring, queued: false, timer: null, timerAt: Infinity };
-    slot.lane = new Lane(key, tenant, this.originOf(h.job.destination.url), this.o.defaultMaxInFlight, this.o.circuit, (from, to) => this.circuitChanged(slot, from, to), now);
+    slot.lane = new Lane(key, tenant, this.originOf(url), this.o.defaultMaxInFlight, this.o.circuit, (from, to) => this.circuitChanged(slot, from, to), now);
     this.slots.set(key, slot);
     return slot;
   }

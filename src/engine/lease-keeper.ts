@@ -1,6 +1,7 @@
 // Keeps the store's view of the jobs this engine holds current, in bulk: marks attempts running once
 // they have been in flight MARK_AFTER_MS (most finish sooner and are never marked, saving a write
-// each), and renews every lease this engine holds every LEASE_MS / 3 in one statement.
+// each), and renews every lease this engine holds every LEASE_MS / 3 in one statement (and, on
+// PostgreSQL, its destinations' leases in another, at the same time).
 
 import type { Clock, Timer } from '../clock.js';
 import type { EventBus } from '../observability/events.js';
@@ -23,6 +24,8 @@ export interface LeaseKeeperOptions {
   leaseMs: number;
   /** Jobs this engine holds now (no renewal statement when none). */
   heldCount: () => number;
+  /** Renews whatever else this engine holds under a lease, on the same period (destinations: lane-leases.ts). */
+  renewAlso?: () => Promise<void>;
 }
 
 export class LeaseKeeper {
@@ -70,7 +73,8 @@ export class LeaseKeeper {
   private armRenew(): void {
     const every = Math.max(250, Math.floor(this.o.leaseMs / 3));
     this.renewTimer = this.o.clock.setTimer(every, () => {
-      const run = this.o.heldCount() > 0 ? this.o.store.renewLeases(this.o.owner, this.o.clock.now(), this.o.leaseMs) : Promise.resolve(0);
+      const jobs = this.o.heldCount() > 0 ? this.o.store.renewLeases(this.o.owner, this.o.clock.now(), this.o.leaseMs) : Promise.resolve(0);
+      const run = this.o.renewAlso ? Promise.all([jobs, this.o.renewAlso()]) : jobs;
       void run
         .catch((err: Error) => this.o.events.emit({ type: 'store.error', op: 'renew', error: err.message }))
         .finally(() => {

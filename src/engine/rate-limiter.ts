@@ -24,11 +24,12 @@ export class TokenBucket {
   private tokens: number;
   private refilledAt: number;
 
-  constructor(limit: Pick<RateLimit, 'rps' | 'burst'>, now: number) {
+  /** Full, or at `level` (the tokens another instance left at level.at, see lane-leases.ts). */
+  constructor(limit: Pick<RateLimit, 'rps' | 'burst'>, now: number, level?: { tokens: number; at: number }) {
     this.rps = floored(limit.rps);
     this.burst = limit.burst;
-    this.tokens = limit.burst;
-    this.refilledAt = now;
+    this.tokens = level ? Math.min(limit.burst, level.tokens) : limit.burst;
+    this.refilledAt = level ? Math.min(level.at, now) : now;
   }
 
   private refill(now: number): void {

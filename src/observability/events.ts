@@ -46,6 +46,11 @@ export type PulseEvent =
       probe_at: number | null;
       last_error: string | null;
     }
+  /**
+   * A destination held here under a lease (PostgreSQL, several instances) is not any more: another
+   * instance holds it, or its lease ran out unrenewed. Its waiting jobs went back to the store.
+   */
+  | { type: 'lane.lost'; tenant_id: string; origin: string; released: number }
   | { type: 'ratelimit.wait'; tenant_id: string; wait_ms: number; released: boolean }
   | { type: 'store.write'; op: string; count: number; duration_ms: number }
   | { type: 'store.error'; op: string; error: string }

@@ -168,6 +168,12 @@ export function attachEventLogger(events: EventBus, logger: Logger): () => void 
         else logger.info(fields, 'circuit closed: jobs to this destination flow again');
         break;
       }
+      case 'lane.lost':
+        logger.warn(
+          { event: e.type, tenant_id: e.tenant_id, origin: e.origin, released: e.released },
+          'destination lease lost: another instance delivers this destination now (or the database was unreachable for a lease)',
+        );
+        break;
       case 'ratelimit.wait':
         if (logger.isLevelEnabled('debug')) {
           logger.debug(

@@ -65,7 +65,7 @@ const LAG_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30
 const STORE_WRITE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
 /** The store operations the engine and intake report (store.write / store.error `op`), shown at 0 from the start. */
-const KNOWN_STORE_OPS = ['create', 'claim', 'release', 'poll', 'renew', 'engine.write', 'prune', 'count_by_status'];
+const KNOWN_STORE_OPS = ['create', 'claim', 'release', 'poll', 'renew', 'lanes', 'engine.write', 'prune', 'count_by_status'];
 
 /** With destination labels on, the per-destination gauges cover this many of the busiest. */
 export const DESTINATION_LABELS_TOP = 20;
@@ -102,6 +102,16 @@ export function createMetrics(o: MetricsOptions): Metrics {
   engineGauge('pulsegate_queue_capacity', 'Most jobs the memory queue holds (QUEUE_CAPACITY)', (s) => s.capacity);
   engineGauge('pulsegate_jobs_in_flight', 'Delivery attempts in flight', (s) => s.inFlight);
   engineGauge('pulsegate_worker_concurrency', 'Most attempts in flight at once (WORKER_CONCURRENCY)', (s) => s.concurrency);
+  engineGauge(
+    'pulsegate_destinations_held',
+    'Destinations this instance holds under a lease and alone delivers (PostgreSQL; 0 on SQLite, where every destination is the one process\'s)',
+    (s) => s.destinationsHeld ?? 0,
+  );
+  const lanesLost = new Counter({
+    name: 'pulsegate_destination_leases_lost_total',
+    help: 'Destinations this instance held under a lease and lost (another instance holds it, or the lease ran out unrenewed); their waiting jobs went back to the store',
+    registers: [registry],
+  });
 
   if (o.signingExpiries && o.signingExpiries.size > 0) {
     const expiries = o.signingExpiries;
@@ -325,6 +335,9 @@ export function createMetrics(o: MetricsOptions): Metrics {
         else if (e.next_status === 'success' || e.next_status === 'failed') inc(completed, completedLabels[e.next_status], e.tenant_id);
         break;
       }
+      case 'lane.lost':
+        lanesLost.inc();
+        break;
       case 'circuit.changed':
         circuitChanges.inc({ to: e.to });
         break;

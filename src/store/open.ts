@@ -17,6 +17,8 @@ export async function openConfiguredStore(config: Config): Promise<Store> {
       statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS,
       connectTimeoutMs: config.PG_CONNECT_TIMEOUT_MS,
       notify: config.PG_NOTIFY,
+      // the lanes hold across instances: one instance at a time delivers a destination
+      laneLeases: true,
     });
   }
   const opts = { path: config.DATABASE_PATH, synchronous: config.SQLITE_SYNCHRONOUS, cacheSizeMb: config.SQLITE_CACHE_MB };

@@ -96,8 +96,43 @@ export type BulkBegin =
   | { kind: 'resumed'; progress: BulkProgress }
   | { kind: 'conflict' };
 
+/** A destination lane's state that travels with its lease from one instance to the next (see Store.syncLanes). */
+export interface LaneLease {
+  tenant_id: string;
+  /** The origin of the destination URL (new URL(url).origin). */
+  origin: string;
+  circuit: 'closed' | 'open' | 'half_open';
+  /** Consecutive "down" results. */
+  failures: number;
+  /** When an open circuit lets its probe out (0 when closed). */
+  open_until: number;
+  /** The circuit's current cool-down; null: the configured first one. */
+  cooldown_ms: number | null;
+  /** The token bucket's level at tokens_at; null: no bucket (a full one). */
+  tokens: number | null;
+  tokens_at: number | null;
+}
+
+/** A lane an owner holds, with its state: kept (renewed) or given up. */
+export interface LaneSync extends LaneLease {
+  keep: boolean;
+}
+
+/** syncLanes where destinations are never held by anyone else: every lane marked keep is the owner's. */
+export function keptLanes(lanes: LaneSync[]): { tenant_id: string; origin: string }[] {
+  return lanes.filter((l) => l.keep).map(({ tenant_id, origin }) => ({ tenant_id, origin }));
+}
+
 export interface Store {
   readonly driver: 'sqlite' | 'postgres';
+  /**
+   * Destinations are held under a lease, so that one instance at a time delivers each (PostgreSQL,
+   * several instances on one database): claimDue takes only jobs whose destination (tenant, origin)
+   * no other owner holds unexpired, and holds those destinations for owner until now + leaseMs in
+   * the same statement; nextDueAt(owner, now) skips destinations others hold. false: destinations
+   * are never held (SQLite: one process per file), syncLanes and loadLanes keep nothing.
+   */
+  readonly laneLeases: boolean;
 
   /** Applies pending versioned migrations. Safe to call on every start. */
   migrate(): Promise<void>;
@@ -148,8 +183,12 @@ export interface Store {
    * becomes queued. Returns them.
    */
   claimDue(owner: string, now: number, leaseMs: number, limit: number): Promise<ClaimedJob[]>;
-  /** Earliest due_at among waiting jobs no one holds (jobs waiting for their ordering key are never due), or null. */
-  nextDueAt(): Promise<number | null>;
+  /**
+   * Earliest due_at among waiting jobs no one holds (jobs waiting for their ordering key are never
+   * due), or null. With lane leases and an owner: only jobs owner may claim at now (not of a
+   * destination another owner holds).
+   */
+  nextDueAt(owner?: string, now?: number): Promise<number | null>;
   /** Marks held jobs running (an attempt is in flight). Only jobs still waiting and held by owner change. */
   markRunning(ids: string[], owner: string, now: number): Promise<void>;
   /**
@@ -179,6 +218,15 @@ export interface Store {
   recoverLeases(now: number, opts?: { all?: boolean }): Promise<number>;
   /** Promotes scheduled jobs whose run_at has passed to queued. Returns how many. */
   promoteDue(now: number): Promise<number>;
+  /**
+   * Renews the destination leases owner keeps, in ONE statement: each lane marked keep is held
+   * until now + leaseMs (taken when no other owner holds it unexpired) and its state written; every
+   * other destination owner holds is given up (owner cleared; the state written for those listed).
+   * Returns the destinations owner holds after it. Without lane leases: the ones marked keep.
+   */
+  syncLanes(owner: string, now: number, leaseMs: number, lanes: LaneSync[]): Promise<{ tenant_id: string; origin: string }[]>;
+  /** The saved state of these destinations (those that have one). Without lane leases: none. */
+  loadLanes(keys: { tenant_id: string; origin: string }[]): Promise<LaneLease[]>;
 
   // ── commands ─────────────────────────────────────────────────────────────────────────────────
   /**

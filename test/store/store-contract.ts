@@ -1525,5 +1525,24 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         assert.equal(replay.tracestate, null);
       });
     });
+
+    // ── destination leases (what every driver shares; PostgreSQL's own rules: postgres-lanes.test.ts) ──
+    describe('syncLanes / loadLanes', () => {
+      const lane = (origin: string, keep: boolean) => ({
+        tenant_id: 'tenant-a', origin, keep, circuit: 'closed' as const, failures: 0, open_until: 0, cooldown_ms: null, tokens: 1, tokens_at: clock.now(),
+      });
+
+      it('lets a lone owner keep every lane it keeps and none it gives up', async () => {
+        const kept = await store.syncLanes('w1', clock.now(), LEASE_MS, [lane('https://a.example', true), lane('https://b.example', false)]);
+        assert.deepEqual(kept, [{ tenant_id: 'tenant-a', origin: 'https://a.example' }]);
+        assert.deepEqual(await store.syncLanes('w1', clock.now(), LEASE_MS, []), []);
+      });
+
+      it('wakes a lone owner for what it may claim as for any waiting job', async () => {
+        const j = await create({ run_at: clock.now() + SECOND });
+        assert.equal(await store.nextDueAt('w1', clock.now()), j.run_at);
+        assert.equal(await store.nextDueAt(), j.run_at);
+      });
+    });
   });
 }

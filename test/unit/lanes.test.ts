@@ -171,3 +171,49 @@ describe('lanes', () => {
     assert.equal(lanes.get(lanes.keyOf('a', 'http://r.test/'))?.waiting, 0);
   });
 });
+
+// A destination handed from one instance to another (PostgreSQL, src/engine/lane-leases.ts): the
+// next holder's lane starts from the state the last one left, never from a fresh one.
+describe('lanes: hand-over', () => {
+  const rate = { rps: 10, burst: 5 };
+
+  it('carries the bucket level: the next holder gets no fresh burst, only what refilled since', () => {
+    const first = setup({ defaultMaxInFlight: 100 });
+    for (let i = 0; i < 5; i++) first.add('a', 'http://r.test/x', { rate_limit: rate });
+    assert.equal(first.takeAll().length, 5, 'the burst');
+    first.clock.advance(100);
+    const left = { tenant_id: 'a', origin: 'http://r.test', ...(first.lanes.get(first.lanes.keyOf('a', 'http://r.test/'))!.lease(first.clock.now())) };
+    assert.ok(Math.abs((left.tokens ?? 0) - 1) < 1e-9, `one token refilled in 100 ms: ${left.tokens}`);
+
+    const next = setup({ defaultMaxInFlight: 100 });
+    next.clock.advance(100); // the same moment on the next holder's clock
+    next.lanes.restore(left);
+    for (let i = 0; i < 5; i++) next.add('a', 'http://r.test/y', { rate_limit: rate });
+    assert.equal(next.takeAll().length, 1, 'the token left, not a fresh burst of 5');
+    next.clock.advance(100);
+    assert.equal(next.takeAll().length, 1, 'then one per 100 ms');
+  });
+
+  it('carries an open circuit: the next holder waits for the probe time, then probes once', () => {
+    const first = setup();
+    first.add('a', 'http://r.test/x');
+    first.add('a', 'http://r.test/x');
+    for (const h of first.takeAll()) first.lanes.finished(h, DOWN, 5);
+    const lane = first.lanes.get(first.lanes.keyOf('a', 'http://r.test/'))!;
+    assert.equal(lane.circuit.state, 'open');
+    const left = { tenant_id: 'a', origin: 'http://r.test', ...lane.lease(first.clock.now()) };
+    assert.equal(left.open_until, 1000);
+
+    const next = setup();
+    next.lanes.restore(left);
+    next.add('a', 'http://r.test/y');
+    next.add('a', 'http://r.test/y');
+    assert.deepEqual(next.takeAll(), [], 'no attempt during the cool-down the last holder started');
+    next.clock.advance(1000);
+    const probe = next.takeAll();
+    assert.equal(probe.length, 1, 'one probe at the probe time');
+    next.lanes.finished(probe[0]!, OK, 5);
+    assert.equal(next.takeAll().length, 1, 'the probe closed it: the rest flows');
+    assert.deepEqual(next.circuits.map((c) => c.to), ['half_open', 'closed'], 'restoring itself is no transition');
+  });
+});

@@ -6,6 +6,7 @@
 import type pg from 'pg';
 import { realDueAt, type OrderingKey } from '../../domain/ordering.js';
 import type { AttemptCompletion, ClaimedJob } from '../store.js';
+import { freeDestination, withDestinationLeases } from './lanes.js';
 import type { NotifyTarget } from './notifier.js';
 import { lockKeys, settle } from './ordering.js';
 import { query, transaction, type Sql } from './pool.js';
@@ -42,6 +43,11 @@ const CLAIM_TENANT: Sql = {
   text: CLAIM.text.replace('AND due_at <= $1::int8', 'AND tenant_id = $5 AND due_at <= $1::int8'),
 };
 
+// With lane leases (lanes.ts): the same claims, keeping to destinations no other instance holds and
+// holding the destinations of what they take, in the same statement.
+const CLAIM_LANES: Sql = { name: 'pulsegate_claim_lanes', text: withDestinationLeases(CLAIM.text) };
+const CLAIM_TENANT_LANES: Sql = { name: 'pulsegate_claim_tenant_lanes', text: withDestinationLeases(CLAIM_TENANT.text) };
+
 // Tenants with waiting jobs no one holds, in tenant order after $1, with each one's earliest due_at:
 // a skip scan over jobs_claim_tenant (one index probe per tenant), at most $2 of them.
 const NEXT_TENANTS: Sql = {
@@ -67,6 +73,12 @@ const FAIR_TENANTS_CLAIMED = 64;
 const NEXT_DUE_AT: Sql = {
   name: 'pulsegate_next_due_at',
   text: `SELECT due_at FROM jobs WHERE ${WAITING} AND lease_owner IS NULL ORDER BY due_at, id LIMIT 1`,
+};
+// Only what $1 may claim at $2: the others' destinations are theirs to wake for (else an instance
+// would wake at once, claim nothing and wake again while another delivers a backlog).
+const NEXT_DUE_AT_LANES: Sql = {
+  name: 'pulsegate_next_due_at_lanes',
+  text: NEXT_DUE_AT.text.replace('lease_owner IS NULL', `lease_owner IS NULL AND ${freeDestination('$1', '$2::int8')}`),
 };
 
 const MARK_RUNNING: Sql = {
@@ -164,22 +176,24 @@ export async function claimDue(
   leaseMs: number,
   limit: number,
   cursor: { after: string } = { after: '' },
+  laneLeases = false,
 ): Promise<ClaimedJob[]> {
   if (limit < 1) return [];
+  const [claim, claimTenant] = laneLeases ? [CLAIM_LANES, CLAIM_TENANT_LANES] : [CLAIM, CLAIM_TENANT];
   const tenants = await dueTenants(pool, now, cursor.after);
   const args = [now, limit, owner, now + leaseMs];
   let rows: JobRow[];
   if (tenants.length < 2) {
-    rows = (await query<JobRow>(pool, CLAIM, args)).rows;
+    rows = (await query<JobRow>(pool, claim, args)).rows;
   } else {
     rows = [];
     const share = Math.max(1, Math.ceil(limit / tenants.length));
     for (const tenant of tenants) {
       if (rows.length >= limit) break;
-      rows.push(...(await query<JobRow>(pool, CLAIM_TENANT, [now, Math.min(share, limit - rows.length), owner, now + leaseMs, tenant])).rows);
+      rows.push(...(await query<JobRow>(pool, claimTenant, [now, Math.min(share, limit - rows.length), owner, now + leaseMs, tenant])).rows);
       cursor.after = tenant;
     }
-    if (rows.length < limit) rows.push(...(await query<JobRow>(pool, CLAIM, [now, limit - rows.length, owner, now + leaseMs])).rows);
+    if (rows.length < limit) rows.push(...(await query<JobRow>(pool, claim, [now, limit - rows.length, owner, now + leaseMs])).rows);
   }
   // RETURNING order is unspecified.
   rows.sort((a, b) => a.due_at - b.due_at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -197,8 +211,8 @@ async function dueTenants(pool: pg.Pool, now: number, after: string): Promise<st
   return seen.filter((t) => t.due_at <= now).slice(0, FAIR_TENANTS_CLAIMED).map((t) => t.tenant_id);
 }
 
-export async function nextDueAt(pool: pg.Pool): Promise<number | null> {
-  const { rows } = await query<{ due_at: number }>(pool, NEXT_DUE_AT);
+export async function nextDueAt(pool: pg.Pool, mayClaim?: { owner: string; now: number }): Promise<number | null> {
+  const { rows } = await (mayClaim ? query<{ due_at: number }>(pool, NEXT_DUE_AT_LANES, [mayClaim.owner, mayClaim.now]) : query<{ due_at: number }>(pool, NEXT_DUE_AT));
   return realDueAt(rows[0]?.due_at);
 }
 

@@ -179,6 +179,42 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       ALTER TABLE jobs ADD COLUMN tracestate TEXT;
     `,
   },
+  // Versions 5 and 6 are other changes' (numbers assigned per branch).
+  {
+    version: 8,
+    name: 'lanes across instances: destination leases',
+    sql: `
+      -- The destination (lane) of a job: the origin of its URL as new URL(url).origin gives it, written
+      -- by every create. Rows written before this version get it from the URL here: scheme and host
+      -- lower-cased, user info and a default port dropped (the JavaScript rule for every URL the API
+      -- accepts, except hosts it would re-encode: IDN, IPv6 spelt long, numeric IPv4 forms).
+      ALTER TABLE jobs ADD COLUMN origin TEXT COLLATE "C";
+      UPDATE jobs SET origin = (
+        SELECT lower(m[1]) || '://' || lower(m[2]) ||
+          CASE WHEN coalesce(m[3], '') = '' OR (lower(m[1]) = 'http' AND m[3]::int = 80) OR (lower(m[1]) = 'https' AND m[3]::int = 443)
+            THEN '' ELSE ':' || m[3]::int END
+        FROM regexp_match(dest_url, '^([A-Za-z][A-Za-z0-9+.-]*)://(?:[^/?#]*@)?(\\[[0-9A-Fa-f:.]*\\]|[^/?#:]*)(?::([0-9]*))?') AS m);
+      ALTER TABLE jobs ALTER COLUMN origin SET NOT NULL;
+
+      -- Who delivers a destination's jobs: one instance at a time, under a lease renewed with its job
+      -- leases (see postgres/lanes.ts). owner NULL: given up. The lane's state travels with it to the
+      -- next owner: the circuit, and the token bucket's level at tokens_at.
+      CREATE TABLE destination_leases (
+        tenant_id     TEXT COLLATE "C" NOT NULL,
+        origin        TEXT COLLATE "C" NOT NULL,
+        owner         TEXT COLLATE "C",
+        expires_at    BIGINT  NOT NULL,
+        circuit       TEXT    NOT NULL DEFAULT 'closed' CHECK (circuit IN ('closed','open','half_open')),
+        failures      INTEGER NOT NULL DEFAULT 0,
+        open_until    BIGINT  NOT NULL DEFAULT 0,
+        cooldown_ms   BIGINT,
+        tokens        DOUBLE PRECISION,
+        tokens_at     BIGINT,
+        PRIMARY KEY (tenant_id, origin)
+      );
+      CREATE INDEX destination_leases_owner ON destination_leases (owner) WHERE owner IS NOT NULL;
+    `,
+  },
 ];
 
 /** Applies every migration newer than the database, in order, under the advisory lock. Returns the versions applied. */

@@ -17,17 +17,21 @@ import type {
   BulkStepResult,
   ClaimedJob,
   CommandResult,
+  LaneLease,
+  LaneSync,
   ListFilter,
   NewApiKey,
   Page,
   Store,
 } from '../store.js';
+import { keptLanes } from '../store.js';
 import * as bulk from './bulk.js';
 import * as commands from './commands.js';
 import * as dispatch from './dispatch.js';
 import * as housekeeping from './housekeeping.js';
 import { createJobs } from './intake.js';
 import * as keys from './keys.js';
+import * as leases from './lanes.js';
 import { migratePg } from './migrations.js';
 import { DUE_CHANNEL, DueListener, newSender, type NotifyTarget } from './notifier.js';
 import { createPool, type PgPoolOptions } from './pool.js';
@@ -36,14 +40,20 @@ import * as reads from './reads.js';
 export interface PostgresStoreOptions extends PgPoolOptions {
   /** Wake other instances with NOTIFY when this one writes work they could take (PG_NOTIFY). Default true. */
   notify?: boolean;
+  /**
+   * Hold destinations under a lease, so that the lanes hold across instances (lanes.ts). The service
+   * turns it on; off, claims are the plain ones (the store contract's multi-owner tests).
+   */
+  laneLeases?: boolean;
 }
 
 export function openPostgresStore(opts: PostgresStoreOptions): PostgresStore {
-  return new PostgresStore(createPool(opts), { connectionString: opts.connectionString, notify: opts.notify ?? true });
+  return new PostgresStore(createPool(opts), { connectionString: opts.connectionString, notify: opts.notify ?? true, laneLeases: opts.laneLeases ?? false });
 }
 
 export class PostgresStore implements Store {
   readonly driver = 'postgres' as const;
+  readonly laneLeases: boolean;
   /** This instance in its notifications, so its own listener skips them. */
   readonly sender = newSender();
   private readonly notify: NotifyTarget | null;
@@ -54,8 +64,9 @@ export class PostgresStore implements Store {
   /** Takes ownership of the pool: close() ends it. Without a connectionString there are no wake-ups. */
   constructor(
     readonly pool: pg.Pool,
-    private readonly opts: { connectionString?: string; notify?: boolean } = {},
+    private readonly opts: { connectionString?: string; notify?: boolean; laneLeases?: boolean } = {},
   ) {
+    this.laneLeases = opts.laneLeases ?? false;
     this.notify = opts.notify && opts.connectionString ? { channel: DUE_CHANNEL, sender: this.sender } : null;
   }
 
@@ -104,11 +115,11 @@ export class PostgresStore implements Store {
   }
 
   claimDue(owner: string, now: number, leaseMs: number, limit: number): Promise<ClaimedJob[]> {
-    return dispatch.claimDue(this.pool, owner, now, leaseMs, limit, this.claimTurn);
+    return dispatch.claimDue(this.pool, owner, now, leaseMs, limit, this.claimTurn, this.laneLeases);
   }
 
-  nextDueAt(): Promise<number | null> {
-    return dispatch.nextDueAt(this.pool);
+  nextDueAt(owner?: string, now?: number): Promise<number | null> {
+    return dispatch.nextDueAt(this.pool, this.laneLeases && owner !== undefined && now !== undefined ? { owner, now } : undefined);
   }
 
   markRunning(ids: string[], owner: string, now: number): Promise<void> {
@@ -133,6 +144,15 @@ export class PostgresStore implements Store {
 
   promoteDue(now: number): Promise<number> {
     return dispatch.promoteDue(this.pool, now);
+  }
+
+  syncLanes(owner: string, now: number, leaseMs: number, lanes: LaneSync[]): Promise<{ tenant_id: string; origin: string }[]> {
+    if (!this.laneLeases) return Promise.resolve(keptLanes(lanes));
+    return leases.syncLanes(this.pool, owner, now, leaseMs, lanes, this.notify);
+  }
+
+  loadLanes(keys: { tenant_id: string; origin: string }[]): Promise<LaneLease[]> {
+    return this.laneLeases ? leases.loadLanes(this.pool, keys) : Promise.resolve([]);
   }
 
   cancelJob(id: string, now: number): Promise<CommandResult> {

@@ -15,7 +15,7 @@ export const JOB_COLUMNS = [
   'retry_max_attempts', 'retry_base_delay_ms', 'retry_max_delay_ms', 'rate_limit_rps', 'rate_limit_burst',
   'rate_limit_max_in_flight', 'run_at', 'due_at', 'lease_owner', 'lease_expires_at', 'idempotency_key', 'dedupe_key', 'created_at', 'updated_at',
   'ordering_key', 'ordering_seq',
-  'traceparent', 'tracestate',
+  'traceparent', 'tracestate', 'origin',
 ] as const;
 
 const JOB_COLUMN_TYPES: Record<(typeof JOB_COLUMNS)[number], string> = {
@@ -26,7 +26,7 @@ const JOB_COLUMN_TYPES: Record<(typeof JOB_COLUMNS)[number], string> = {
   run_at: 'int8', due_at: 'int8', lease_owner: 'text', lease_expires_at: 'int8',
   idempotency_key: 'text', dedupe_key: 'text', created_at: 'int8', updated_at: 'int8',
   ordering_key: 'text', ordering_seq: 'int8',
-  traceparent: 'text', tracestate: 'text',
+  traceparent: 'text', tracestate: 'text', origin: 'text',
 };
 
 /** `unnest($1::text[], $2::text[], …)` over every job column, for INSERT … SELECT. */
@@ -36,7 +36,8 @@ export const JOB_UNNEST = `unnest(${JOB_COLUMNS.map((c, i) => `$${i + 1}::${JOB_
 export function jobColumnArrays(jobs: readonly { job: NewJob; status: JobStatus; place?: LinePlace | null }[], now: number): unknown[][] {
   const cols: unknown[][] = JOB_COLUMNS.map(() => []);
   for (const { job, status, place } of jobs) {
-    const p = jobInsertParams(job, status, now, place ?? null);
+    // origin: the job's destination lane, as the engine keys it (lanes.ts), for destination leases
+    const p: Record<string, unknown> = { ...jobInsertParams(job, status, now, place ?? null), origin: new URL(job.destination.url).origin };
     JOB_COLUMNS.forEach((c, i) => cols[i]!.push(p[c] ?? null));
   }
   return cols;

@@ -22,6 +22,7 @@ import type {
   Store,
 } from '../store.js';
 import { realDueAt, type OrderingKey } from '../../domain/ordering.js';
+import { keptLanes, type LaneLease, type LaneSync } from '../store.js';
 import { SqliteBulk } from './bulk.js';
 import { OrderingLines } from './ordering.js';
 import { migrate } from './migrations.js';
@@ -143,6 +144,7 @@ interface Statements {
 
 export class SqliteStore implements Store {
   readonly driver = 'sqlite' as const;
+  readonly laneLeases = false;
   private readonly db: Database.Database;
   private stmts: Statements | null = null;
   private pingStmt: Stmt | null = null;
@@ -537,6 +539,16 @@ export class SqliteStore implements Store {
 
   async promoteDue(now: number): Promise<number> {
     return this.q.promoteDue.run({ now }).changes;
+  }
+
+  // ── lanes: one process per file, so every destination is its own (see Store.laneLeases) ──
+
+  async syncLanes(_owner: string, _now: number, _leaseMs: number, lanes: LaneSync[]): Promise<{ tenant_id: string; origin: string }[]> {
+    return keptLanes(lanes);
+  }
+
+  async loadLanes(): Promise<LaneLease[]> {
+    return [];
   }
 
   // ── commands ─────────────────────────────────────────────────────────────────────────────────

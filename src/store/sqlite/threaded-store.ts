@@ -21,6 +21,7 @@ import type {
   Page,
   Store,
 } from '../store.js';
+import { keptLanes, type LaneLease, type LaneSync } from '../store.js';
 import type { SqliteStoreOptions } from './sqlite-store.js';
 
 interface Reply {
@@ -42,6 +43,7 @@ export class StoreThreadError extends Error {
 
 export class ThreadedSqliteStore implements Store {
   readonly driver = 'sqlite' as const;
+  readonly laneLeases = false;
   private readonly worker: Worker;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
   private seq = 0;
@@ -138,6 +140,16 @@ export class ThreadedSqliteStore implements Store {
   }
   promoteDue(now: number): Promise<number> {
     return this.call('promoteDue', now);
+  }
+
+  // ── lanes: one process per file, so every destination is its own (see Store.laneLeases) ──
+
+  async syncLanes(_owner: string, _now: number, _leaseMs: number, lanes: LaneSync[]): Promise<{ tenant_id: string; origin: string }[]> {
+    return keptLanes(lanes);
+  }
+
+  async loadLanes(): Promise<LaneLease[]> {
+    return [];
   }
   cancelJob(id: string, now: number): Promise<CommandResult> {
     return this.call('cancelJob', id, now);

@@ -1,7 +1,9 @@
 // Ordering keys across two PulseGate processes on one PostgreSQL database (issue 16): each key's
-// jobs are created alternately on both instances (the next after the 201 of the one before), both
-// instances deliver, and still every key's jobs reach a receiver failing 20% at random one at a
-// time, in creation order, while jobs without a key flow meanwhile.
+// jobs are created alternately on both instances (the next after the 201 of the one before), so
+// both write every key's line, and still every key's jobs reach a receiver failing 20% at random
+// one at a time, in creation order, while jobs without a key flow meanwhile. The receiver is one
+// destination (tenant, origin): with destination leases one instance at a time delivers it, and
+// the other takes it over when that one lets it go; which one delivers is not asserted.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
@@ -30,15 +32,16 @@ if (await postgresAvailable('ordering keys on two instances')) {
       await db?.drop();
     });
 
-    it('delivers each key in creation order, one at a time, with both instances delivering', async () => {
+    it('delivers each key in creation order, one at a time, with jobs created on both instances', async () => {
       await load.run(instances.map((p) => p.url), 180_000);
       load.check();
-      // both instances made attempts (pulsegate_attempts_total on each one's /metrics)
+      // the attempts, whichever instance made them (pulsegate_attempts_total on each one's /metrics)
+      let made = 0;
       for (const p of instances) {
         const text = await (await fetch(`${p.url}/metrics`)).text();
-        const made = text.split('\n').filter((l) => l.startsWith('pulsegate_attempts_total')).reduce((n, l) => n + Number(l.split(' ').pop()), 0);
-        assert.ok(made > 0, `instance ${p.url} made attempts`);
+        made += text.split('\n').filter((l) => l.startsWith('pulsegate_attempts_total')).reduce((n, l) => n + Number(l.split(' ').pop()), 0);
       }
+      assert.ok(made >= 50 * 40 + 200, `attempts made: ${made}`);
       const sql = new pg.Client({ connectionString: db.url });
       await sql.connect();
       try {

@@ -10,10 +10,12 @@ import { buildServer } from './api/server.js';
 import { createAuthenticator } from './auth/authenticator.js';
 import { registerAuthHooks } from './auth/hooks.js';
 import { isLoopbackHost } from './auth/listen-policy.js';
-import { createDispatcher, type Dispatcher } from './delivery/dispatcher.js';
-import { createSigner, EXPIRY_WARNING_MS, tenantSecretExpiries } from './delivery/signing.js';
+import { EXPIRY_WARNING_MS, tenantSecretExpiries } from './delivery/signing.js';
 import { createDestinationGuard } from './delivery/ssrf.js';
-import { Engine } from './engine/engine.js';
+import { engineOwner } from './engine/engine.js';
+import type { EngineHandle } from './engine/handle.js';
+import { createEngine } from './engine/setup.js';
+import { EngineThread } from './engine/thread/engine-thread.js';
 import { Housekeeper } from './engine/housekeeper.js';
 import { Intake } from './engine/intake.js';
 import { EventBus } from './observability/events.js';
@@ -23,7 +25,6 @@ import { guardStore } from './store/faults.js';
 import { databaseLabel, openConfiguredStore } from './store/open.js';
 import type { PostgresStore } from './store/postgres/postgres-store.js';
 import type { Store } from './store/store.js';
-import { VERSION } from './version.js';
 
 export interface ServiceOverrides {
   clock?: Clock;
@@ -39,7 +40,7 @@ export interface Service {
   app: FastifyInstance;
   url: string;
   store: Store;
-  engine: Engine;
+  engine: EngineHandle;
   events: EventBus;
   lifecycle: Lifecycle;
   logger: Logger;
@@ -88,39 +89,22 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
     if (!o.store) await store.close();
     throw new ConfigError(`invalid configuration:\n  ${refused.join('\n  ')}`);
   }
-  const signer = secrets.length > 0
-    ? createSigner({
-        secrets,
-        events: {
-          onExpiring: (tenant_id, expiresAt) => events.emit({ type: 'signing.expiring', tenant_id, expires_at: expiresAt }),
-          onFallback: (tenant_id, expiresAt) => events.emit({ type: 'signing.fallback', tenant_id, expires_at: expiresAt }),
-        },
-      })
-    : null;
-  const dispatcher: Dispatcher = createDispatcher({ userAgent: `PulseGate/${VERSION}`, guard, signer, clock });
 
-  const engine = new Engine({
-    store,
-    clock,
-    events,
-    deliver: (req) => dispatcher.deliver(req),
-    capacity: config.QUEUE_CAPACITY,
-    concurrency: config.WORKER_CONCURRENCY,
-    destinationMaxInFlight: config.DESTINATION_MAX_IN_FLIGHT,
-    tenantMaxInFlight: config.TENANT_MAX_IN_FLIGHT,
-    circuit: {
-      failureThreshold: config.CIRCUIT_FAILURE_THRESHOLD,
-      cooldownMs: config.CIRCUIT_COOLDOWN_MS,
-      cooldownMaxMs: config.CIRCUIT_COOLDOWN_MAX_MS,
-    },
-    leaseMs: config.LEASE_MS,
-    pollIntervalMs: config.SCHEDULER_POLL_INTERVAL_MS,
-    retryAfterMaxMs: config.RETRY_AFTER_MAX_SECONDS * 1000,
-    // Only an embedded database may free every lease at start: on PostgreSQL other instances hold theirs.
-    recoverAllOnStart: store.driver === 'sqlite',
-    owner: o.owner,
-    random: o.random,
-  });
+  let engine: EngineHandle;
+  let closeEngine: () => Promise<void>;
+  if (engineOnThread(config, o)) {
+    // the engine's own connection to the same database, its own HTTP client, on the other core
+    const thread = await EngineThread.open(config, o.owner ?? engineOwner(), events).catch(async (err: unknown) => {
+      await store.close();
+      throw err;
+    });
+    engine = thread;
+    closeEngine = () => thread.close();
+  } else {
+    const parts = createEngine(config, { store, clock, events, lookup: o.lookup, owner: o.owner, random: o.random });
+    engine = parts.engine;
+    closeEngine = () => parts.dispatcher.close();
+  }
   const intake = new Intake({
     store,
     clock,
@@ -180,7 +164,7 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
       const drained = await engine.drain(timeoutMs);
       logger.info(drained, 'drained');
       await app.close();
-      await dispatcher.close();
+      await closeEngine();
       await listener?.stop();
       await store.close();
       lifecycle.phase = 'stopped';
@@ -213,6 +197,16 @@ async function checkListenPolicy(config: Config, keysRequired: boolean, logger: 
     { host: config.HOST },
     'no API keys configured: the API is unauthenticated and listens on loopback only (create one with `npm run keys -- create`)',
   );
+}
+
+/**
+ * The engine runs on its own thread unless ENGINE_THREAD=false, or a test hands the service what
+ * cannot cross a thread (a fake clock, a store object, a resolver, a random source), or the
+ * database is in memory (a second connection would see another database).
+ */
+function engineOnThread(config: Config, o: ServiceOverrides): boolean {
+  const inMemory = config.DATABASE_URL === undefined && (config.DATABASE_PATH === ':memory:' || config.DATABASE_PATH === '');
+  return config.ENGINE_THREAD && !o.clock && !o.store && !o.lookup && !o.random && !inMemory;
 }
 
 /** The PostgreSQL driver, whose instances wake each other (a type guard: `pg` is not loaded to check). */

@@ -1,0 +1,105 @@
+// The engine thread (see engine-thread.ts): its own store connection (or PostgreSQL pool), its own
+// undici Agent and signer, the Engine itself. It answers the main thread's calls and sends its
+// events back one batch per turn of its loop.
+
+import { parentPort, workerData } from 'node:worker_threads';
+import { systemClock } from '../../clock.js';
+import { EventBus, type PulseEvent } from '../../observability/events.js';
+import { guardStore } from '../../store/faults.js';
+import { openConfiguredStore } from '../../store/open.js';
+import { createEngine } from '../setup.js';
+import { SLOT, type FromEngine, type ToEngine, type WorkerInit } from './protocol.js';
+
+const port = parentPort;
+if (!port) throw new Error('the engine worker runs in a worker thread');
+const { config, owner, shared } = workerData as WorkerInit;
+const slots = new Int32Array(shared);
+const send = (m: FromEngine) => port.postMessage(m);
+
+const events = new EventBus();
+let batch: PulseEvent[] = [];
+let flushSoon = false;
+let publish = (): void => undefined;
+events.on((e) => {
+  batch.push(e);
+  if (!flushSoon) {
+    flushSoon = true;
+    setImmediate(flush);
+  }
+});
+
+function flush(): void {
+  flushSoon = false;
+  publish();
+  if (batch.length === 0) return;
+  send({ t: 'events', events: batch });
+  batch = [];
+}
+
+try {
+  // the main thread migrated the database and runs its checkpointer; a nested store thread would only add a hop
+  const store = guardStore(await openConfiguredStore({ ...config, SQLITE_THREAD: false }));
+  const { engine, dispatcher } = createEngine(config, { store, clock: systemClock, events, owner });
+
+  /** What the main thread reads without asking: the room for jobs created held, and the stats. */
+  publish = () => {
+    const s = engine.stats();
+    Atomics.store(slots, SLOT.room, engine.isRunning ? s.capacity - s.queued : 0);
+    Atomics.store(slots, SLOT.queued, s.queued);
+    Atomics.store(slots, SLOT.parked, s.parked);
+    Atomics.store(slots, SLOT.ahead, s.ahead);
+    Atomics.store(slots, SLOT.inFlight, s.inFlight);
+  };
+  // counts also move without events (a held job coming due, a claim): kept fresh for /metrics
+  const publisher = setInterval(publish, 100);
+  publisher.unref();
+
+  const ops = {
+    start: async () => {
+      await engine.start();
+      publish();
+    },
+    drain: (timeoutMs: unknown) => engine.drain(timeoutMs as number),
+    destinations: (tenantId: unknown) => engine.destinations(tenantId as string | undefined),
+    reset: (key: unknown) => engine.resetDestination(key as string),
+    close: async () => {
+      clearInterval(publisher);
+      await dispatcher.close();
+      await store.close();
+    },
+  };
+
+  port.on('message', (m: ToEngine) => {
+    switch (m.t) {
+      case 'adopt': {
+        // the main thread granted these slots against the published room; reserve them here
+        // (all of them: they are committed under this engine's lease), then take the jobs
+        engine.reserve(m.jobs.length);
+        for (const job of m.jobs) engine.adopt(job);
+        publish();
+        Atomics.sub(slots, SLOT.inTransit, m.jobs.length);
+        break;
+      }
+      case 'due':
+        engine.notifyDue(m.at);
+        break;
+      case 'forget':
+        engine.forget(m.id);
+        break;
+      case 'call':
+        void (async () => {
+          try {
+            const result = await ops[m.op](m.arg);
+            flush(); // events first: what the call did shows before its answer
+            send({ t: 'reply', id: m.id, result });
+          } catch (err) {
+            send({ t: 'reply', id: m.id, error: (err as Error).message });
+          }
+        })();
+        break;
+    }
+  });
+  send({ t: 'reply', id: 0 });
+} catch (err) {
+  send({ t: 'reply', id: 0, error: (err as Error).message });
+}

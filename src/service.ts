@@ -23,6 +23,7 @@ import { attachEventLogger, createLogger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
 import { guardStore } from './store/faults.js';
 import { databaseLabel, openConfiguredStore } from './store/open.js';
+import { WriteLock } from './store/sqlite/write-lock.js';
 import type { PostgresStore } from './store/postgres/postgres-store.js';
 import type { Store } from './store/store.js';
 
@@ -55,7 +56,9 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
   const events = new EventBus();
 
   // store faults (database down, disk full) come out typed as StoreUnavailableError: 503 store_unavailable
-  const store = guardStore(o.store ?? (await openConfiguredStore(config)));
+  const onThread = engineOnThread(config, o);
+  const writeLock = new WriteLock();
+  const store = guardStore(o.store ?? (await openConfiguredStore(config, onThread ? { writeLock } : {})));
   try {
     await store.migrate();
   } catch (err) {
@@ -92,9 +95,9 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
 
   let engine: EngineHandle;
   let closeEngine: () => Promise<void>;
-  if (engineOnThread(config, o)) {
+  if (onThread) {
     // the engine's own connection to the same database, its own HTTP client, on the other core
-    const thread = await EngineThread.open(config, o.owner ?? engineOwner(), events).catch(async (err: unknown) => {
+    const thread = await EngineThread.open(config, o.owner ?? engineOwner(), events, writeLock).catch(async (err: unknown) => {
       await store.close();
       throw err;
     });

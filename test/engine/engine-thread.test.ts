@@ -23,7 +23,7 @@ describe('the engine on its own thread', () => {
 
   before(async () => {
     // /hold… is never answered (until the end), /fail… is refused for good, the rest succeed
-    rx = await startReceiver((req, res) => (req.url.startsWith('/hold') ? void held.push(res) : res.writeHead(req.url.startsWith('/fail') ? 400 : 200).end()));
+    rx = await startReceiver((req, res) => void (req.url.startsWith('/hold') ? held.push(res) : res.writeHead(req.url.startsWith('/fail') ? 400 : 200).end()));
     svc = await startTestService({ ENGINE_THREAD: 'true' });
   });
   after(() => Promise.all([svc.cleanup(), rx.close(), ...held.map((r) => r.destroy())]));

@@ -19,6 +19,7 @@
 import type { Worker } from 'node:worker_threads';
 import type { Config } from '../../config.js';
 import type { EventBus } from '../../observability/events.js';
+import type { WriteLock } from '../../store/sqlite/write-lock.js';
 import type { ClaimedJob } from '../../store/store.js';
 import { spawnWorker } from '../../spawn-worker.js';
 import type { DestinationState } from '../destinations.js';
@@ -43,11 +44,12 @@ export class EngineThread implements EngineHandle {
     private readonly config: Config,
     readonly owner: string,
     private readonly events: EventBus,
+    writeLock: WriteLock,
   ) {
     this.leaseMs = config.LEASE_MS;
     const shared = new SharedArrayBuffer(SLOTS * Int32Array.BYTES_PER_ELEMENT);
     this.slots = new Int32Array(shared);
-    const init: WorkerInit = { config, owner, shared };
+    const init: WorkerInit = { config, owner, shared, writeLock: writeLock.buffer };
     this.worker = spawnWorker(import.meta.url, 'worker', init);
     this.worker.on('message', (m: FromEngine) => this.received(m));
     this.worker.on('error', (err) => this.failed(err));
@@ -57,8 +59,8 @@ export class EngineThread implements EngineHandle {
   }
 
   /** Starts the thread and waits until its store is open (the engine starts with start()). */
-  static async open(config: Config, owner: string, events: EventBus): Promise<EngineThread> {
-    const t = new EngineThread(config, owner, events);
+  static async open(config: Config, owner: string, events: EventBus, writeLock: WriteLock): Promise<EngineThread> {
+    const t = new EngineThread(config, owner, events, writeLock);
     try {
       await t.pending(0);
     } catch (err) {

@@ -29,6 +29,8 @@ export interface WorkerInit {
   config: Config;
   owner: string;
   shared: SharedArrayBuffer;
+  /** The SQLite write lock both connections take (src/store/sqlite/write-lock.ts). */
+  writeLock: SharedArrayBuffer;
 }
 
 export type CallOp = 'start' | 'drain' | 'destinations' | 'reset' | 'close';

@@ -7,12 +7,13 @@ import { systemClock } from '../../clock.js';
 import { EventBus, type PulseEvent } from '../../observability/events.js';
 import { guardStore } from '../../store/faults.js';
 import { openConfiguredStore } from '../../store/open.js';
+import { WriteLock } from '../../store/sqlite/write-lock.js';
 import { createEngine } from '../setup.js';
 import { SLOT, type FromEngine, type ToEngine, type WorkerInit } from './protocol.js';
 
 const port = parentPort;
 if (!port) throw new Error('the engine worker runs in a worker thread');
-const { config, owner, shared } = workerData as WorkerInit;
+const { config, owner, shared, writeLock } = workerData as WorkerInit;
 const slots = new Int32Array(shared);
 const send = (m: FromEngine) => port.postMessage(m);
 
@@ -38,7 +39,7 @@ function flush(): void {
 
 try {
   // the main thread migrated the database and runs its checkpointer; a nested store thread would only add a hop
-  const store = guardStore(await openConfiguredStore({ ...config, SQLITE_THREAD: false }));
+  const store = guardStore(await openConfiguredStore({ ...config, SQLITE_THREAD: false }, { writeLock: new WriteLock(writeLock) }));
   const { engine, dispatcher } = createEngine(config, { store, clock: systemClock, events, owner });
 
   /** What the main thread reads without asking: the room for jobs created held, and the stats. */

@@ -2,7 +2,7 @@
 // signals; tests start services in-process through here with a fake clock or a custom resolver.
 
 import type { FastifyInstance } from 'fastify';
-import type { Logger } from 'pino';
+import pino, { type Logger } from 'pino';
 import { systemClock, type Clock } from './clock.js';
 import { ConfigError, signingSecrets, startChecks, type Config } from './config.js';
 import type { Lifecycle } from './api/context.js';
@@ -95,13 +95,16 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
 
   let engine: EngineHandle;
   let closeEngine: () => Promise<void>;
+  let relaying = () => false;
   if (onThread) {
     // the engine's own connection to the same database, its own HTTP client, on the other core
-    const thread = await EngineThread.open(config, o.owner ?? engineOwner(), events, writeLock).catch(async (err: unknown) => {
+    const writeLog = (lines: string) => void (logger as unknown as Record<symbol, { write(s: string): void }>)[pino.symbols.streamSym]?.write(lines);
+    const thread = await EngineThread.open({ config, owner: o.owner ?? engineOwner(), events, writeLog, writeLock }).catch(async (err: unknown) => {
       await store.close();
       throw err;
     });
     engine = thread;
+    relaying = () => thread.relaying;
     closeEngine = () => thread.close();
   } else {
     const parts = createEngine(config, { store, clock, events, lookup: o.lookup, owner: o.owner, random: o.random });
@@ -126,7 +129,7 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
     destinations: () => engine.destinations(),
     destinationLabels: config.METRICS_DESTINATION_LABELS,
   });
-  attachEventLogger(events, logger);
+  attachEventLogger(onThread ? unlessRelayed(events, relaying) : events, logger);
   // warned here at start too, not only when a delivery is signed, so a quiet tenant is not missed
   for (const [tenant_id, expiresAt] of tenantSecretExpiries(secrets)) {
     if (expiresAt - clock.now() <= EXPIRY_WARNING_MS) events.emit({ type: 'signing.expiring', tenant_id, expires_at: expiresAt });
@@ -200,6 +203,15 @@ async function checkListenPolicy(config: Config, keysRequired: boolean, logger: 
     { host: config.HOST },
     'no API keys configured: the API is unauthenticated and listens on loopback only (create one with `npm run keys -- create`)',
   );
+}
+
+/** The events not relayed from the engine thread, which arrive already logged (see EngineThread). */
+function unlessRelayed(events: EventBus, relaying: () => boolean): EventBus {
+  const own = new EventBus();
+  events.on((e) => {
+    if (!relaying()) own.emit(e);
+  });
+  return own;
 }
 
 /**

@@ -2,12 +2,16 @@
 // and in batches are delivered once each; cancel, retry, destinations, metrics and the drain on
 // stop reach across the thread. The crash and SIGTERM tests run it in real processes.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { ServerResponse } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { startReceiver, type Receiver } from '../support/receiver.js';
 import { eventually, jobBody, startTestService, type TestService } from '../support/service.js';
 import { createJob, waitForStatus } from '../support/jobs.js';
+import { spawnService } from '../support/process.js';
 
 describe('the engine on its own thread', () => {
   let svc: TestService;
@@ -94,5 +98,34 @@ describe('the engine on its own thread', () => {
       db.close();
     }
     assert.equal(svc.lifecycle.phase, 'stopped');
+  });
+});
+
+describe('the engine thread in a real process (npm start)', () => {
+  it('logs one whole JSON line per attempt, written by the main thread between its own lines', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pulsegate-thread-'));
+    const rx = await startReceiver();
+    const svc = await spawnService({ DATABASE_PATH: join(dir, 'p.db') });
+    try {
+      const created = await Promise.all(
+        Array.from({ length: 100 }, async (_, n) => {
+          const res = await fetch(`${svc.url}/v1/jobs`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify(jobBody(`${rx.url}/ok`, { payload: { n } })),
+          });
+          assert.equal(res.status, 201);
+          return ((await res.json()) as { id: string }).id;
+        }),
+      );
+      const finished = () => new Set(svc.logs.filter((l) => l.msg === 'attempt finished').map((l) => l.job_id));
+      await eventually(async () => created.every((id) => finished().has(id)), 15_000);
+      assert.equal(svc.logs.filter((l) => l.msg === 'attempt finished').length, 100, 'one line per attempt, none torn');
+    } finally {
+      svc.child.kill('SIGTERM');
+      await svc.exited;
+      await rx.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

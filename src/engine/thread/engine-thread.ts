@@ -39,11 +39,14 @@ export class EngineThread implements EngineHandle {
   private adopting: ClaimedJob[] = [];
   private dueAt = Infinity;
   private flushSoon = false;
+  /** True while the engine thread's events are emitted here: they were logged there already. */
+  relaying = false;
 
   private constructor(
     private readonly config: Config,
     readonly owner: string,
     private readonly events: EventBus,
+    private readonly writeLog: (lines: string) => void,
     writeLock: WriteLock,
   ) {
     this.leaseMs = config.LEASE_MS;
@@ -59,8 +62,13 @@ export class EngineThread implements EngineHandle {
   }
 
   /** Starts the thread and waits until its store is open (the engine starts with start()). */
-  static async open(config: Config, owner: string, events: EventBus, writeLock: WriteLock): Promise<EngineThread> {
-    const t = new EngineThread(config, owner, events, writeLock);
+  /**
+   * `events`: where the engine's events are emitted again (for the metrics); its log lines come
+   * already formatted, to `writeLog`, so the main thread's logger skips events emitted while
+   * `relaying`.
+   */
+  static async open(o: { config: Config; owner: string; events: EventBus; writeLog: (lines: string) => void; writeLock: WriteLock }): Promise<EngineThread> {
+    const t = new EngineThread(o.config, o.owner, o.events, o.writeLog, o.writeLock);
     try {
       await t.pending(0);
     } catch (err) {
@@ -186,7 +194,13 @@ export class EngineThread implements EngineHandle {
 
   private received(m: FromEngine): void {
     if (m.t === 'events') {
-      for (const e of m.events) this.events.emit(e);
+      this.relaying = true;
+      try {
+        for (const e of m.events) this.events.emit(e);
+      } finally {
+        this.relaying = false;
+      }
+      if (m.log !== '') this.writeLog(m.log);
       return;
     }
     const c = this.calls.get(m.id);

@@ -3,7 +3,9 @@
 // Hot traffic goes in batches, one message per turn of the sending loop, never one per job:
 //   main → engine  adopt  the jobs one group commit created already leased to this engine
 //                  due    the earliest due time among jobs created or retried in that turn
-//   engine → main  events the typed events of that turn (metrics and logs stay on the main thread)
+//   engine → main  events the typed events of that turn, for the metrics (kept on the main thread),
+//                  and the log lines they made, already formatted on the engine thread: the main
+//                  thread writes them as one chunk, so the two threads' lines never interleave
 // Counters both sides read without a message sit in a SharedArrayBuffer (SLOT below): the room the
 // engine has for jobs created already held, the slots the main thread has granted and not yet
 // handed over, and the engine's stats for /metrics. Rare things (start, drain, destinations,
@@ -42,5 +44,5 @@ export type ToEngine =
   | { t: 'call'; id: number; op: CallOp; arg?: unknown };
 
 export type FromEngine =
-  | { t: 'events'; events: PulseEvent[] }
+  | { t: 'events'; events: PulseEvent[]; log: string }
   | { t: 'reply'; id: number; result?: unknown; error?: string };

@@ -5,6 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { systemClock } from '../../clock.js';
 import { EventBus, type PulseEvent } from '../../observability/events.js';
+import { attachEventLogger, createLogger } from '../../observability/logger.js';
 import { guardStore } from '../../store/faults.js';
 import { openConfiguredStore } from '../../store/open.js';
 import { WriteLock } from '../../store/sqlite/write-lock.js';
@@ -19,22 +20,28 @@ const send = (m: FromEngine) => port.postMessage(m);
 
 const events = new EventBus();
 let batch: PulseEvent[] = [];
+let log = '';
 let flushSoon = false;
 let publish = (): void => undefined;
+const soon = () => {
+  if (flushSoon) return;
+  flushSoon = true;
+  setImmediate(flush);
+};
 events.on((e) => {
   batch.push(e);
-  if (!flushSoon) {
-    flushSoon = true;
-    setImmediate(flush);
-  }
+  soon();
 });
+// the engine's log lines are formatted here and written by the main thread (see protocol.ts)
+attachEventLogger(events, createLogger(config.LOG_LEVEL, { write: (line: string) => void ((log += line), soon()) }));
 
 function flush(): void {
   flushSoon = false;
   publish();
-  if (batch.length === 0) return;
-  send({ t: 'events', events: batch });
+  if (batch.length === 0 && log === '') return;
+  send({ t: 'events', events: batch, log });
   batch = [];
+  log = '';
 }
 
 try {

@@ -7,8 +7,8 @@
  * signs and writes the results on its own connection to the same database (SQLite in WAL mode
  * lets the two connections write in turn; PostgreSQL gets a second pool).
  *
- * What crosses, and what it costs (protocol.ts): one message per turn of either loop, not one per
- * job. A group commit's jobs created already leased to this engine go over as one array; the
+ * What crosses, and what it costs (protocol.ts): one message per group commit or per few milliseconds,
+ * not one per job. A group commit's jobs created already leased to this engine go over as one array; the
  * engine's events (for metrics and logs, which stay here) come back as one array; the room for
  * jobs created held, and the engine's stats, are read from shared memory without a message.
  *

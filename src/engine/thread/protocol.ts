@@ -1,9 +1,9 @@
 // What crosses between the main thread and the engine thread (see engine-thread.ts for why).
 //
-// Hot traffic goes in batches, one message per turn of the sending loop, never one per job:
+// Hot traffic goes in batches, never one message per job:
 //   main → engine  adopt  the jobs one group commit created already leased to this engine
 //                  due    the earliest due time among jobs created or retried in that turn
-//   engine → main  events the typed events of that turn, for the metrics (kept on the main thread),
+//   engine → main  events the typed events of the last 5 ms, for the metrics (kept on the main thread),
 //                  and the log lines they made, already formatted on the engine thread: the main
 //                  thread writes them as one chunk, so the two threads' lines never interleave
 // Counters both sides read without a message sit in a SharedArrayBuffer (SLOT below): the room the

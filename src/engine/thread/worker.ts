@@ -1,6 +1,6 @@
 // The engine thread (see engine-thread.ts): its own store connection (or PostgreSQL pool), its own
 // undici Agent and signer, the Engine itself. It answers the main thread's calls and sends its
-// events back one batch per turn of its loop.
+// events back in batches (at most every 5 ms).
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { systemClock } from '../../clock.js';
@@ -23,10 +23,15 @@ let batch: PulseEvent[] = [];
 let log = '';
 let flushSoon = false;
 let publish = (): void => undefined;
+/**
+ * Events wait up to this long to go over together: at low rates each delivery would otherwise wake
+ * the main thread once more for its metrics and log line alone (a wake-up costs ~0.1 ms here).
+ */
+const EVENTS_GATHER_MS = 5;
 const soon = () => {
   if (flushSoon) return;
   flushSoon = true;
-  setImmediate(flush);
+  setTimeout(flush, EVENTS_GATHER_MS);
 };
 events.on((e) => {
   batch.push(e);

@@ -45,19 +45,28 @@ export class WriteLock {
     }
   }
 
+  // A futex-style mutex (Drepper, "Futexes Are Tricky"): 0 free, 1 held, 2 held with a waiter, so
+  // an uncontended release costs no wake-up call.
   private acquire(): boolean {
+    let c = Atomics.compareExchange(this.cell, 0, 0, 1);
+    if (c === 0) return true;
     const until = Date.now() + MAX_WAIT_MS;
-    while (Atomics.compareExchange(this.cell, 0, 0, 1) !== 0) {
-      const left = until - Date.now();
-      if (left <= 0) return false;
-      Atomics.wait(this.cell, 0, 1, left);
-    }
+    do {
+      if (c === 2 || Atomics.compareExchange(this.cell, 0, 1, 2) !== 0) {
+        const left = until - Date.now();
+        if (left <= 0) return false;
+        Atomics.wait(this.cell, 0, 2, left);
+      }
+      c = Atomics.compareExchange(this.cell, 0, 0, 2);
+    } while (c !== 0);
     return true;
   }
 
   private release(): void {
-    Atomics.store(this.cell, 0, 0);
-    Atomics.notify(this.cell, 0, 1);
+    if (Atomics.sub(this.cell, 0, 1) !== 1) {
+      Atomics.store(this.cell, 0, 0);
+      Atomics.notify(this.cell, 0, 1);
+    }
   }
 }
 

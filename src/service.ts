@@ -107,7 +107,7 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
     relaying = () => thread.relaying;
     closeEngine = () => thread.close();
   } else {
-    const parts = createEngine(config, { store, clock, events, lookup: o.lookup, owner: o.owner, random: o.random });
+    const parts = createEngine(config, { store, clock, events, lookup: o.lookup, owner: o.owner, random: o.random, secrets });
     engine = parts.engine;
     closeEngine = () => parts.dispatcher.close();
   }

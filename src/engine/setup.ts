@@ -3,9 +3,9 @@
 // the engine thread (thread/worker.ts).
 
 import type { Clock } from '../clock.js';
-import { signingSecrets, type Config } from '../config.js';
+import type { Config } from '../config.js';
 import { createDispatcher, type Dispatcher } from '../delivery/dispatcher.js';
-import { createSigner } from '../delivery/signing.js';
+import { createSigner, type SigningSecret } from '../delivery/signing.js';
 import { createDestinationGuard } from '../delivery/ssrf.js';
 import type { EventBus } from '../observability/events.js';
 import type { Store } from '../store/store.js';
@@ -20,6 +20,8 @@ export interface EngineDeps {
   lookup?: Parameters<typeof createDestinationGuard>[0]['lookup'];
   owner?: string;
   random?: () => number;
+  /** signingSecrets(config): computed by the caller, so the engine thread never loads config.ts (zod and every API schema). */
+  secrets: SigningSecret[];
 }
 
 export function createEngine(config: Config, d: EngineDeps): { engine: Engine; dispatcher: Dispatcher } {
@@ -28,10 +30,9 @@ export function createEngine(config: Config, d: EngineDeps): { engine: Engine; d
     allowedCidrs: config.ALLOWED_DESTINATION_CIDRS,
     lookup: d.lookup,
   });
-  const secrets = signingSecrets(config);
-  const signer = secrets.length > 0
+  const signer = d.secrets.length > 0
     ? createSigner({
-        secrets,
+        secrets: d.secrets,
         events: {
           onExpiring: (tenant_id, expiresAt) => d.events.emit({ type: 'signing.expiring', tenant_id, expires_at: expiresAt }),
           onFallback: (tenant_id, expiresAt) => d.events.emit({ type: 'signing.fallback', tenant_id, expires_at: expiresAt }),

@@ -28,7 +28,7 @@ describe('the engine on its own thread', () => {
   before(async () => {
     // /hold… is never answered (until the end), /fail… is refused for good, the rest succeed
     rx = await startReceiver((req, res) => void (req.url.startsWith('/hold') ? held.push(res) : res.writeHead(req.url.startsWith('/fail') ? 400 : 200).end()));
-    svc = await startTestService({ ENGINE_THREAD: 'true' });
+    svc = await startTestService({ ENGINE_THREAD: 'true', SIGNING_SECRET: `whsec_${Buffer.alloc(32, 7).toString('base64')}` });
   });
   after(() => Promise.all([svc.cleanup(), rx.close(), ...held.map((r) => r.destroy())]));
 
@@ -44,6 +44,8 @@ describe('the engine on its own thread', () => {
     await eventually(async () => svc.engine.stats().ahead === 1, 2000);
     await waitForStatus(svc, job.id, 'success');
     assert.equal(hits(job.id), 1);
+    const sent = rx.requests.find((r) => r.headers['webhook-id'] === job.id);
+    assert.match(String(sent?.headers['webhook-signature']), /^v1,/, 'signed on the engine thread with the configured secret');
   });
 
   it('delivers jobs created one by one and in a batch exactly once each, and counts them in /metrics', async () => {

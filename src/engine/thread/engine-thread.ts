@@ -17,7 +17,7 @@
  */
 
 import type { Worker } from 'node:worker_threads';
-import type { Config } from '../../config.js';
+import { signingSecrets, type Config } from '../../config.js';
 import type { EventBus } from '../../observability/events.js';
 import type { WriteLock } from '../../store/sqlite/write-lock.js';
 import type { ClaimedJob } from '../../store/store.js';
@@ -52,7 +52,7 @@ export class EngineThread implements EngineHandle {
     this.leaseMs = config.LEASE_MS;
     const shared = new SharedArrayBuffer(SLOTS * Int32Array.BYTES_PER_ELEMENT);
     this.slots = new Int32Array(shared);
-    const init: WorkerInit = { config, owner, shared, writeLock: writeLock.buffer };
+    const init: WorkerInit = { config, secrets: signingSecrets(config), owner, shared, writeLock: writeLock.buffer };
     this.worker = spawnWorker(import.meta.url, 'worker', init);
     this.worker.on('message', (m: FromEngine) => this.received(m));
     this.worker.on('error', (err) => this.failed(err));

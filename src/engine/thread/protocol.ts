@@ -12,6 +12,7 @@
 // reset, forget) are calls with a reply.
 
 import type { Config } from '../../config.js';
+import type { SigningSecret } from '../../delivery/signing.js';
 import type { PulseEvent } from '../../observability/events.js';
 import type { ClaimedJob } from '../../store/store.js';
 
@@ -29,6 +30,8 @@ export const SLOTS = 6;
 
 export interface WorkerInit {
   config: Config;
+  /** signingSecrets(config), so the engine thread does not load config.ts (zod and the API schemas). */
+  secrets: SigningSecret[];
   owner: string;
   shared: SharedArrayBuffer;
   /** The SQLite write lock both connections take (src/store/sqlite/write-lock.ts). */

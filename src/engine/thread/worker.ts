@@ -14,7 +14,7 @@ import { SLOT, type FromEngine, type ToEngine, type WorkerInit } from './protoco
 
 const port = parentPort;
 if (!port) throw new Error('the engine worker runs in a worker thread');
-const { config, owner, shared, writeLock } = workerData as WorkerInit;
+const { config, secrets, owner, shared, writeLock } = workerData as WorkerInit;
 const slots = new Int32Array(shared);
 const send = (m: FromEngine) => port.postMessage(m);
 
@@ -52,7 +52,7 @@ function flush(): void {
 try {
   // the main thread migrated the database and runs its checkpointer; a nested store thread would only add a hop
   const store = guardStore(await openConfiguredStore({ ...config, SQLITE_THREAD: false }, { writeLock: new WriteLock(writeLock) }));
-  const { engine, dispatcher } = createEngine(config, { store, clock: systemClock, events, owner });
+  const { engine, dispatcher } = createEngine(config, { store, clock: systemClock, events, owner, secrets });
 
   /** What the main thread reads without asking: the room for jobs created held, and the stats. */
   publish = () => {

@@ -291,13 +291,12 @@ async function main(): Promise<number> {
     startPulseGate: (label, dir, env) =>
       startPulseGate(procs, dir ?? join(tmp, label), { ...settings, SQLITE_SYNCHRONOUS: ctx.sync }, { cpuProf: o.cpuProf, env: { ...env, ...o.pgEnv } }),
     async finishPulseGate(pg, label) {
-      const prof = await pg.stop();
-      if (prof) {
+      for (const prof of await pg.stop()) {
         const keep = join(o.resultsDir, 'profiles');
         mkdirSync(keep, { recursive: true });
-        const file = join(keep, `${runId}-${label}.cpuprofile`);
-        execFileSync('cp', [prof, file]);
-        profiles.push({ label, file: relative(ROOT_DIR, file), ...topFrames(file) });
+        const file = join(keep, `${runId}-${label}-${prof.thread.replace(' ', '-')}.cpuprofile`);
+        execFileSync('cp', [prof.file, file]);
+        profiles.push({ label: `${label}, ${prof.thread}`, file: relative(ROOT_DIR, file), ...topFrames(file) });
       }
       removeDir(pg.dir);
     },

@@ -2,7 +2,7 @@
 // signals; tests start services in-process through here with a fake clock or a custom resolver.
 
 import type { FastifyInstance } from 'fastify';
-import type { Logger } from 'pino';
+import pino, { type Logger } from 'pino';
 import { systemClock, type Clock } from './clock.js';
 import { ConfigError, signingSecrets, startChecks, type Config } from './config.js';
 import type { Lifecycle } from './api/context.js';
@@ -10,10 +10,12 @@ import { buildServer } from './api/server.js';
 import { createAuthenticator } from './auth/authenticator.js';
 import { registerAuthHooks } from './auth/hooks.js';
 import { isLoopbackHost } from './auth/listen-policy.js';
-import { createDispatcher, type Dispatcher } from './delivery/dispatcher.js';
-import { createSigner, EXPIRY_WARNING_MS, tenantSecretExpiries } from './delivery/signing.js';
+import { EXPIRY_WARNING_MS, tenantSecretExpiries } from './delivery/signing.js';
 import { createDestinationGuard } from './delivery/ssrf.js';
-import { Engine } from './engine/engine.js';
+import { engineOwner } from './engine/engine.js';
+import type { EngineHandle } from './engine/handle.js';
+import { createEngine } from './engine/setup.js';
+import { EngineThread } from './engine/thread/engine-thread.js';
 import { Housekeeper } from './engine/housekeeper.js';
 import { Intake } from './engine/intake.js';
 import { EventBus } from './observability/events.js';
@@ -22,9 +24,9 @@ import { createMetrics } from './observability/metrics.js';
 import { createTracing } from './observability/tracing.js';
 import { guardStore } from './store/faults.js';
 import { databaseLabel, openConfiguredStore } from './store/open.js';
+import { WriteLock } from './store/sqlite/write-lock.js';
 import type { PostgresStore } from './store/postgres/postgres-store.js';
 import type { Store } from './store/store.js';
-import { VERSION } from './version.js';
 
 export interface ServiceOverrides {
   clock?: Clock;
@@ -40,7 +42,7 @@ export interface Service {
   app: FastifyInstance;
   url: string;
   store: Store;
-  engine: Engine;
+  engine: EngineHandle;
   events: EventBus;
   lifecycle: Lifecycle;
   logger: Logger;
@@ -55,7 +57,9 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
   const events = new EventBus();
 
   // store faults (database down, disk full) come out typed as StoreUnavailableError: 503 store_unavailable
-  const store = guardStore(o.store ?? (await openConfiguredStore(config)));
+  const onThread = engineOnThread(config, o);
+  const writeLock = new WriteLock();
+  const store = guardStore(o.store ?? (await openConfiguredStore(config, onThread ? { writeLock } : {})));
   try {
     await store.migrate();
   } catch (err) {
@@ -89,46 +93,32 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
     if (!o.store) await store.close();
     throw new ConfigError(`invalid configuration:\n  ${refused.join('\n  ')}`);
   }
-  const signer = secrets.length > 0
-    ? createSigner({
-        secrets,
-        events: {
-          onExpiring: (tenant_id, expiresAt) => events.emit({ type: 'signing.expiring', tenant_id, expires_at: expiresAt }),
-          onFallback: (tenant_id, expiresAt) => events.emit({ type: 'signing.fallback', tenant_id, expires_at: expiresAt }),
-        },
-      })
-    : null;
-  const dispatcher: Dispatcher = createDispatcher({ userAgent: `PulseGate/${VERSION}`, guard, signer, clock });
-  // the OpenTelemetry SDK is imported only when an OTLP endpoint is configured
+  // the OpenTelemetry SDK is imported only when an OTLP endpoint is configured; the engine thread
+  // makes its own for the attempt spans (thread/worker.ts), this one makes the create spans
   const tracing = await createTracing(config, {
     lastAttemptEnd: async (jobId) => (await store.listAttempts(jobId)).at(-1)?.finished_at ?? null,
     onError: (err) => events.emit({ type: 'store.error', op: 'trace', error: err.message }),
   });
   if (tracing.exporting) logger.info({ service_name: config.OTEL_SERVICE_NAME }, 'tracing: spans exported over OTLP/HTTP');
 
-  const engine = new Engine({
-    store,
-    clock,
-    events,
-    deliver: (req) => dispatcher.deliver(req),
-    capacity: config.QUEUE_CAPACITY,
-    concurrency: config.WORKER_CONCURRENCY,
-    destinationMaxInFlight: config.DESTINATION_MAX_IN_FLIGHT,
-    tenantMaxInFlight: config.TENANT_MAX_IN_FLIGHT,
-    circuit: {
-      failureThreshold: config.CIRCUIT_FAILURE_THRESHOLD,
-      cooldownMs: config.CIRCUIT_COOLDOWN_MS,
-      cooldownMaxMs: config.CIRCUIT_COOLDOWN_MAX_MS,
-    },
-    leaseMs: config.LEASE_MS,
-    pollIntervalMs: config.SCHEDULER_POLL_INTERVAL_MS,
-    retryAfterMaxMs: config.RETRY_AFTER_MAX_SECONDS * 1000,
-    // Only an embedded database may free every lease at start: on PostgreSQL other instances hold theirs.
-    recoverAllOnStart: store.driver === 'sqlite',
-    owner: o.owner,
-    random: o.random,
-    tracing,
-  });
+  let engine: EngineHandle;
+  let closeEngine: () => Promise<void>;
+  let relaying = () => false;
+  if (onThread) {
+    // the engine's own connection to the same database, its own HTTP client, on the other core
+    const writeLog = (lines: string) => void (logger as unknown as Record<symbol, { write(s: string): void }>)[pino.symbols.streamSym]?.write(lines);
+    const thread = await EngineThread.open({ config, owner: o.owner ?? engineOwner(), events, writeLog, writeLock }).catch(async (err: unknown) => {
+      await store.close();
+      throw err;
+    });
+    engine = thread;
+    relaying = () => thread.relaying;
+    closeEngine = () => thread.close();
+  } else {
+    const parts = createEngine(config, { store, clock, events, lookup: o.lookup, owner: o.owner, random: o.random, secrets, tracing });
+    engine = parts.engine;
+    closeEngine = () => parts.dispatcher.close();
+  }
   const intake = new Intake({
     store,
     clock,
@@ -147,7 +137,7 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
     destinations: () => engine.destinations(),
     destinationLabels: config.METRICS_DESTINATION_LABELS,
   });
-  attachEventLogger(events, logger);
+  attachEventLogger(onThread ? unlessRelayed(events, relaying) : events, logger);
   // warned here at start too, not only when a delivery is signed, so a quiet tenant is not missed
   for (const [tenant_id, expiresAt] of tenantSecretExpiries(secrets)) {
     if (expiresAt - clock.now() <= EXPIRY_WARNING_MS) events.emit({ type: 'signing.expiring', tenant_id, expires_at: expiresAt });
@@ -188,7 +178,7 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
       const drained = await engine.drain(timeoutMs);
       logger.info(drained, 'drained');
       await app.close();
-      await dispatcher.close();
+      await closeEngine();
       await tracing.shutdown().catch((err: Error) => logger.warn({ error: err.message }, 'tracing: spans not exported at shutdown'));
       await listener?.stop();
       await store.close();
@@ -222,6 +212,25 @@ async function checkListenPolicy(config: Config, keysRequired: boolean, logger: 
     { host: config.HOST },
     'no API keys configured: the API is unauthenticated and listens on loopback only (create one with `npm run keys -- create`)',
   );
+}
+
+/** The events not relayed from the engine thread, which arrive already logged (see EngineThread). */
+function unlessRelayed(events: EventBus, relaying: () => boolean): EventBus {
+  const own = new EventBus();
+  events.on((e) => {
+    if (!relaying()) own.emit(e);
+  });
+  return own;
+}
+
+/**
+ * The engine runs on its own thread unless ENGINE_THREAD=false, or a test hands the service what
+ * cannot cross a thread (a fake clock, a store object, a resolver, a random source), or the
+ * database is in memory (a second connection would see another database).
+ */
+function engineOnThread(config: Config, o: ServiceOverrides): boolean {
+  const inMemory = config.DATABASE_URL === undefined && (config.DATABASE_PATH === ':memory:' || config.DATABASE_PATH === '');
+  return config.ENGINE_THREAD && !o.clock && !o.store && !o.lookup && !o.random && !inMemory;
 }
 
 /** The PostgreSQL driver, whose instances wake each other (a type guard: `pg` is not loaded to check). */

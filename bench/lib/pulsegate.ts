@@ -2,7 +2,7 @@
 // production Node flags (src/node-flags.ts), on a fresh SQLite file in a fresh directory, listening
 // on 127.0.0.1 only.
 
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { ROOT_DIR, type Child, type Procs } from './procs.js';
@@ -26,7 +26,8 @@ export interface RunningPulseGate {
   /** The database, its WAL and shared-memory files, in bytes. */
   dbBytes(): number;
   /** Graceful stop (SIGTERM: drain, close the store); returns the newest CPU profile written, if any. */
-  stop(): Promise<string | null>;
+  /** Stops it; with --cpu-prof, its profiles: the main thread's, then the busiest other thread's (the engine thread). */
+  stop(): Promise<{ thread: string; file: string }[]>;
 }
 
 export async function startPulseGate(
@@ -83,16 +84,19 @@ export async function startPulseGate(
     async stop() {
       const code = await procs.stop(child, 60_000);
       if (code !== 0) console.error(`[bench] PulseGate exited with ${code}; see ${join(dir, 'pulsegate.log')}`);
-      if (!o.cpuProf) return null;
+      if (!o.cpuProf) return [];
       try {
-        // CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile: thread 0 is the main thread (the
-        // store's checkpoint worker writes a profile of its own)
+        // CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile: thread 0 is the main thread; of the
+        // others (the engine thread, the store's checkpoint worker) the largest profile is the busiest
         const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')).sort();
-        const main = files.filter((f) => /\.\d+\.0\.\d+\.cpuprofile$/.test(f));
-        const pick = main.length ? main : files;
-        return pick.length ? join(profDir, pick[pick.length - 1] as string) : null;
+        const threadOf = (f: string) => /\.(\d+)\.\d+\.cpuprofile$/.exec(f)?.[1] ?? '?';
+        const main = files.filter((f) => threadOf(f) === '0');
+        const others = files.filter((f) => threadOf(f) !== '0').sort((a, b) => statSync(join(profDir, b)).size - statSync(join(profDir, a)).size);
+        const out = main.length ? [{ thread: 'main thread', file: join(profDir, main[main.length - 1] as string) }] : [];
+        if (others[0]) out.push({ thread: `thread ${threadOf(others[0])}`, file: join(profDir, others[0]) });
+        return out;
       } catch {
-        return null;
+        return [];
       }
     },
   };

@@ -17,8 +17,9 @@ export interface EngineControl {
   readonly isRunning: boolean;
   notifyDue(at: number): void;
   forget(id: string): void;
-  destinations(tenantId?: string): DestinationState[];
-  resetDestination(key: string): DestinationState | null;
+  /** From the engine thread (ENGINE_THREAD) these come back as promises. */
+  destinations(tenantId?: string): DestinationState[] | Promise<DestinationState[]>;
+  resetDestination(key: string): DestinationState | null | Promise<DestinationState | null>;
 }
 
 export interface MetricsEndpoint {

@@ -79,6 +79,11 @@ export interface EngineOptions {
  */
 export const HOLD_AHEAD_MS = 2000;
 
+/** A name for this process's engine, unique across restarts: the lease owner of what it holds. */
+export function engineOwner(): string {
+  return `${hostname()}:${process.pid}:${uuidv7().slice(-12)}`;
+}
+
 export interface EngineStats {
   /** Jobs waiting in memory: in lanes and held ahead of their time (the memory queue's depth). */
   queued: number;
@@ -118,7 +123,7 @@ export class Engine {
   private idleWaiters: (() => void)[] = [];
 
   constructor(opts: EngineOptions) {
-    this.owner = opts.owner ?? `${hostname()}:${process.pid}:${uuidv7().slice(-12)}`;
+    this.owner = opts.owner ?? engineOwner();
     this.tracing = opts.tracing ?? null;
     this.o = {
       ...opts,

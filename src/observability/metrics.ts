@@ -25,7 +25,7 @@ export interface MetricsSources {
   events: EventBus;
   engineStats: () => EngineStats;
   /** The engine's destination lanes, read when scraped. */
-  destinations?: () => DestinationState[];
+  destinations?: () => DestinationState[] | Promise<DestinationState[]>;
   store: Pick<Store, 'countByStatus'>;
   clock: Clock;
 }
@@ -132,8 +132,8 @@ export function createMetrics(o: MetricsOptions): Metrics {
     name: 'pulsegate_circuits_open',
     help: 'Destination lanes whose circuit is not closed (open or half_open): their jobs wait without attempts',
     registers: [registry],
-    collect() {
-      this.set(destinations().filter((d) => d.circuit !== 'closed').length);
+    async collect() {
+      this.set((await destinations()).filter((d) => d.circuit !== 'closed').length);
     },
   });
   const circuitChanges = new Counter({
@@ -144,8 +144,8 @@ export function createMetrics(o: MetricsOptions): Metrics {
   });
   for (const to of ['open', 'half_open', 'closed']) circuitChanges.inc({ to }, 0);
   if (o.destinationLabels === true) {
-    const top = () =>
-      destinations()
+    const top = async () =>
+      (await destinations())
         .sort((a, b) => b.in_flight + b.waiting - (a.in_flight + a.waiting))
         .slice(0, DESTINATION_LABELS_TOP);
     const perDestination = (name: string, help: string, read: (d: DestinationState) => number) =>
@@ -154,9 +154,10 @@ export function createMetrics(o: MetricsOptions): Metrics {
         help,
         labelNames: ['tenant', 'origin'],
         registers: [registry],
-        collect() {
+        async collect() {
+          const busiest = await top();
           this.reset();
-          for (const d of top()) this.set({ tenant: d.tenant_id, origin: d.origin }, read(d));
+          for (const d of busiest) this.set({ tenant: d.tenant_id, origin: d.origin }, read(d));
         },
       });
     perDestination('pulsegate_destination_in_flight', `Attempts in flight per destination (the ${DESTINATION_LABELS_TOP} busiest)`, (d) => d.in_flight);

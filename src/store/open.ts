@@ -6,9 +6,14 @@
 import type { Config } from '../config.js';
 import { openSqliteStore } from './sqlite/sqlite-store.js';
 import { ThreadedSqliteStore } from './sqlite/threaded-store.js';
+import { withWriteLock, type WriteLock } from './sqlite/write-lock.js';
 import type { Store } from './store.js';
 
-export async function openConfiguredStore(config: Config): Promise<Store> {
+/**
+ * `writeLock`: shared with the other connections of this process to the same SQLite file (the
+ * engine thread's), so their writers wait for each other without SQLite's busy sleeps.
+ */
+export async function openConfiguredStore(config: Config, o: { writeLock?: WriteLock } = {}): Promise<Store> {
   if (config.DATABASE_URL !== undefined) {
     const { openPostgresStore } = await import('./postgres/postgres-store.js');
     return openPostgresStore({
@@ -22,7 +27,9 @@ export async function openConfiguredStore(config: Config): Promise<Store> {
     });
   }
   const opts = { path: config.DATABASE_PATH, synchronous: config.SQLITE_SYNCHRONOUS, cacheSizeMb: config.SQLITE_CACHE_MB };
-  return config.SQLITE_THREAD ? new ThreadedSqliteStore(opts) : openSqliteStore(opts);
+  if (config.SQLITE_THREAD) return new ThreadedSqliteStore(opts);
+  const store = openSqliteStore(opts);
+  return o.writeLock ? withWriteLock(store, o.writeLock) : store;
 }
 
 /** The database, for logs: a PostgreSQL URL without its user and password. */

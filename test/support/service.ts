@@ -29,6 +29,8 @@ export async function startTestService(
     LOG_LEVEL: 'silent',
     ALLOW_PRIVATE_DESTINATIONS: 'true',
     SQLITE_SYNCHRONOUS: 'NORMAL',
+    // in-process tests read and drive the engine directly; test/engine/engine-thread.test.ts and the process tests run it on its thread
+    ENGINE_THREAD: 'false',
     ...env,
   });
   const svc = await startService(config, overrides);

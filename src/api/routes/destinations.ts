@@ -72,7 +72,7 @@ export function destinationRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
   }, async (req) => {
     const { tenant_id, circuit, limit } = req.query;
-    const all = ctx.engine.destinations(tenant_id).filter((d) => circuit === undefined || d.circuit === circuit);
+    const all = (await ctx.engine.destinations(tenant_id)).filter((d) => circuit === undefined || d.circuit === circuit);
     return { data: all.sort(order).slice(0, limit).map(render) };
   });
 
@@ -86,7 +86,7 @@ export function destinationRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
   }, async (req) => {
     const key = destinationKey(req.params.id);
-    const state = key === null ? null : ctx.engine.resetDestination(key);
+    const state = key === null ? null : await ctx.engine.resetDestination(key);
     if (state === null) throw new ApiError(404, 'not_found', 'destination not found (none known with this id in this process)');
     return render(state);
   });

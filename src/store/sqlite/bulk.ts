@@ -9,6 +9,7 @@ import type Database from 'better-sqlite3';
 import { addToTally, BULK_START, BULK_STATUSES, originOf, type BulkProgress, type JobSelector } from '../../domain/bulk.js';
 import type { OrderingKey } from '../../domain/ordering.js';
 import type { BulkBegin, BulkOperationKey, BulkStep, BulkStepResult } from '../store.js';
+import { NOT_SUCCESS } from './migrations.js';
 import type { OrderingLines } from './ordering.js';
 
 type Named = Record<string, unknown>;
@@ -182,7 +183,7 @@ export class SqliteBulk {
       stmt = this.db.prepare<Named, ScanRow>(`
         SELECT id, tenant_id, dest_url, ${hit.length ? `coalesce((${hit.join(') AND (')}), 0)` : '1'} AS hit
         FROM jobs INDEXED BY ${tenant ? 'jobs_tenant_status' : 'jobs_status'}
-        WHERE ${tenant ? 'tenant_id = @tenant_id AND ' : ''}status = @status AND id > @after
+        WHERE ${tenant ? 'tenant_id = @tenant_id AND ' : ''}status = @status AND ${NOT_SUCCESS} AND id > @after
         ORDER BY id LIMIT @limit`);
       this.scans.set(key, stmt);
     }

@@ -25,7 +25,7 @@ import { realDueAt, type OrderingKey } from '../../domain/ordering.js';
 import { keptLanes, type LaneLease, type LaneSync } from '../store.js';
 import { SqliteBulk } from './bulk.js';
 import { OrderingLines } from './ordering.js';
-import { migrate } from './migrations.js';
+import { migrate, NOT_SUCCESS } from './migrations.js';
 import { Checkpointer } from './checkpointer.js';
 import { WalSync } from './wal-sync.js';
 import {
@@ -97,6 +97,7 @@ const FAIR_TENANTS_CLAIMED = 64;
  */
 const SOLO_RECHECK_MS = 100;
 const TERMINAL = `status IN ('success','failed','cancelled')`;
+
 // A result applies while its dispatcher still holds the job and nobody ended it meanwhile. The
 // job need not be marked running: the engine marks only attempts that outlast a short grace.
 const HELD = `(status IN ('scheduled','queued','retrying','running') AND lease_owner = @owner)`;
@@ -431,7 +432,9 @@ export class SqliteStore implements Store {
     if (filter.status !== undefined) {
       where.push('status = @status');
       params.status = filter.status;
-      key += 's';
+      // successes are not in the status indexes (migration 9); the others name their predicate
+      if (filter.status !== 'success') where.push(NOT_SUCCESS);
+      key += filter.status === 'success' ? 'S' : 's';
     }
     if (filter.type !== undefined) {
       where.push('type = @type');
@@ -669,7 +672,10 @@ export class SqliteStore implements Store {
         ON CONFLICT (tenant_id, hash) DO UPDATE SET job_id = excluded.job_id, expires_at = excluded.expires_at`),
       listAttempts: db.prepare<[string], AttemptRow>('SELECT * FROM attempts WHERE job_id = ? ORDER BY id'),
       countByStatus: db.prepare<[], { status: JobStatus; n: number }>(
-        'SELECT status, count(*) AS n FROM jobs GROUP BY status',
+        // successes are not in jobs_status: all jobs less the others, in one snapshot
+        `SELECT status, count(*) AS n FROM jobs WHERE ${NOT_SUCCESS} GROUP BY status
+         UNION ALL
+         SELECT 'success', count(*) - (SELECT count(*) FROM jobs WHERE ${NOT_SUCCESS}) FROM jobs`,
       ),
       claim: db.prepare<Named, JobRow>(claimSql('jobs_claim', '')),
       claimTenant: db.prepare<Named, JobRow>(claimSql('jobs_claim_tenant', 'AND tenant_id = @tenant')),

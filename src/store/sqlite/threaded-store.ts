@@ -4,7 +4,7 @@
 // event loop keeps serving while SQLite works on the other core. Callers already batch their
 // writes (intake, results), so the hop is paid per batch, not per job. Same contract, same suite.
 
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { Attempt } from '../../domain/attempt.js';
 import type { CreateOutcome, Job, JobStatus, NewJob } from '../../domain/job.js';
 import type {
@@ -21,6 +21,7 @@ import type {
   Page,
   Store,
 } from '../store.js';
+import { spawnWorker } from '../../spawn-worker.js';
 import { keptLanes, type LaneLease, type LaneSync } from '../store.js';
 import type { SqliteStoreOptions } from './sqlite-store.js';
 
@@ -50,16 +51,7 @@ export class ThreadedSqliteStore implements Store {
   private closed = false;
 
   constructor(opts: SqliteStoreOptions) {
-    // under tsx (tests, npm run dev) this file is .ts and so is its worker
-    const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-    const entry = new URL(`./store-worker${ext}`, import.meta.url);
-    this.worker =
-      ext === '.ts'
-        ? new Worker(
-            `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}); })`,
-            { eval: true, workerData: { opts } },
-          )
-        : new Worker(entry, { workerData: { opts } });
+    this.worker = spawnWorker(import.meta.url, 'store-worker', { opts });
     this.worker.on('message', (r: Reply) => {
       const p = this.pending.get(r.id);
       if (!p) return;

@@ -12,6 +12,7 @@ import type { Attempt } from '../domain/attempt.js';
 import type { BulkAction, BulkProgress, JobSelector } from '../domain/bulk.js';
 import type { CreateOutcome, Job, JobStatus, NewJob } from '../domain/job.js';
 import type { NextStep } from '../domain/retry-policy.js';
+import type { ScheduleStore } from './schedules.js';
 
 export interface ListFilter {
   tenant_id?: string;
@@ -92,7 +93,8 @@ export type BulkBegin =
   | { kind: 'resumed'; progress: BulkProgress }
   | { kind: 'conflict' };
 
-export interface Store {
+/** Schedules (recurring jobs) are their own part of the contract: ./schedules.ts. */
+export interface Store extends ScheduleStore {
   readonly driver: 'sqlite' | 'postgres';
 
   /** Applies pending versioned migrations. Safe to call on every start. */

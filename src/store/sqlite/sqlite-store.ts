@@ -6,6 +6,8 @@
 
 import Database from 'better-sqlite3';
 import type { Attempt } from '../../domain/attempt.js';
+import type { NewSchedule, Schedule } from '../../domain/schedule.js';
+import type { ScheduleAdvance, ScheduleCommandResult, ScheduleFilter } from '../schedules.js';
 import { JOB_STATUSES, type CreateOutcome, type Job, type JobStatus, type NewJob } from '../../domain/job.js';
 import type {
   ApiKeyRecord,
@@ -22,6 +24,7 @@ import type {
   Store,
 } from '../store.js';
 import { SqliteBulk } from './bulk.js';
+import { SqliteSchedules } from './schedules.js';
 import { migrate } from './migrations.js';
 import { Checkpointer } from './checkpointer.js';
 import { WalSync } from './wal-sync.js';
@@ -139,6 +142,7 @@ export class SqliteStore implements Store {
   private pingStmt: Stmt | null = null;
   private readonly listStmts = new Map<string, Stmt<Named, JobRow>>();
   private bulkCommands: SqliteBulk | null = null;
+  private scheduleStmts: SqliteSchedules | null = null;
 
   private readonly createTx: (jobs: NewJob[], now: number) => CreateOutcome[];
   private readonly completeTx: (completions: AttemptCompletion[], now: number) => void;
@@ -539,6 +543,50 @@ export class SqliteStore implements Store {
   private get bulk(): SqliteBulk {
     this.bulkCommands ??= new SqliteBulk(this.db);
     return this.bulkCommands;
+  }
+
+  // ── schedules (../schedules.ts) ──────────────────────────────────────────────────────────────
+
+  /** Prepared on first use, like the statements (after migrate). */
+  private get schedules(): SqliteSchedules {
+    this.scheduleStmts ??= new SqliteSchedules(this.db);
+    return this.scheduleStmts;
+  }
+
+  async createSchedule(s: NewSchedule): Promise<Schedule> {
+    return this.durable(this.schedules.create(s));
+  }
+
+  async getSchedule(id: string): Promise<Schedule | null> {
+    return this.schedules.get(id);
+  }
+
+  async listSchedules(filter: ScheduleFilter, limit: number, cursor: string | null): Promise<Page<Schedule>> {
+    return this.schedules.list(filter, limit, cursor);
+  }
+
+  async pauseSchedule(id: string, now: number): Promise<ScheduleCommandResult> {
+    return this.durable(this.schedules.pause(id, now));
+  }
+
+  async resumeSchedule(id: string, nextTickAt: number | null, now: number): Promise<ScheduleCommandResult> {
+    return this.durable(this.schedules.resume(id, nextTickAt, now));
+  }
+
+  async deleteSchedule(id: string): Promise<Schedule | null> {
+    return this.durable(this.schedules.remove(id));
+  }
+
+  async claimDueSchedules(owner: string, now: number, leaseMs: number, limit: number): Promise<Schedule[]> {
+    return this.schedules.claim(owner, now, leaseMs, limit);
+  }
+
+  async advanceSchedule(a: ScheduleAdvance, now: number): Promise<boolean> {
+    return this.durable(this.schedules.advance(a, now));
+  }
+
+  async nextScheduleTickAt(): Promise<number | null> {
+    return this.schedules.nextTickAt();
   }
 
   // ── API keys ─────────────────────────────────────────────────────────────────────────────────

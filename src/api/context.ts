@@ -29,6 +29,11 @@ export interface DestinationCheck {
   checkUrl(url: string): { ok: true } | { ok: false; reason: string };
 }
 
+/** The schedule ticker, told of a schedule that ticks at `at` (created or resumed). */
+export interface ScheduleWaker {
+  notify(at: number | null): void;
+}
+
 export interface ApiContext {
   config: Config;
   clock: Clock;
@@ -39,4 +44,6 @@ export interface ApiContext {
   lifecycle: Lifecycle;
   metrics: MetricsEndpoint;
   destinations: DestinationCheck;
+  /** Absent when this instance runs no ticker (SCHEDULE_TICKER=false): another one finds the schedule at its poll. */
+  schedules?: ScheduleWaker;
 }

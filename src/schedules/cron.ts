@@ -82,48 +82,51 @@ export interface PlanInput {
 
 /** Late ticks created at most in one plan (a seconds schedule with a long missedAfterMs). */
 export const MAX_LATE_TICKS = 1000;
-/** Missed ticks walked one by one at most; past it the walk jumps near its end (see planTicks). */
+/** Due ticks walked one by one at most; past it the plan jumps to the end (see planTicks). */
 const MAX_WALK = 2000;
-
-/** Ticks in [from, to], oldest first, at most max of them. */
-function ticksBetween(spec: CronSpec, from: number, to: number, max: number): number[] {
-  const out: number[] = [];
-  for (let t = firstTickFrom(spec, from); t !== null && t <= to && out.length < max; t = spec.after(t)) out.push(t);
-  return out;
-}
 
 /**
  * Which due ticks to turn into jobs at `now`. A tick no older than missedAfterMs is late, not
  * missed: it is always created. Older ones were missed (the service was down, or stalled): the
  * newest catch_up_limit of them are created under catch_up, none under skip.
  *
- * Ticks are found walking forward (spec.after) only: cron-parser's backward walk disagrees with its
- * forward one at DST changes (it skips the spring-forward tick and picks the second 01:30 at fall
- * back). Only after MAX_WALK missed ticks (a seconds schedule down for hours) does it jump back from
- * the end with spec.before, where a DST change could shift one caught-up tick.
+ * The ticks are one chain walked forward from next_tick_at (itself a tick): cron-parser finds the
+ * spring-forward tick (02:30 run at 03:30) only when its search starts before the gap, and its
+ * backward walk disagrees with its forward one at DST changes. Only past MAX_WALK due ticks (a
+ * seconds schedule down for hours) does the plan jump: the newest missed ticks are then found
+ * walking back from the end, where a DST change could shift one of them.
  */
 export function planTicks(spec: CronSpec, s: PlanInput, now: number, missedAfterMs: number): TickPlan {
   const upto = s.end_at === null ? now : Math.min(now, s.end_at);
-  const lateFrom = Math.max(s.next_tick_at, now - missedAfterMs);
-  const late = ticksBetween(spec, lateFrom, upto, MAX_LATE_TICKS);
-  const missedTo = Math.min(lateFrom - 1, upto);
+  const missedBefore = now - missedAfterMs;
+  const keep = s.missed_ticks === 'catch_up' ? s.catch_up_limit : 0;
   let missed: number[] = [];
+  let late: number[] = [];
   let skipped = 0;
-  if (s.missed_ticks === 'skip' || s.catch_up_limit === 0) {
-    skipped = ticksBetween(spec, s.next_tick_at, missedTo, MAX_WALK).length;
-  } else {
-    const walked = ticksBetween(spec, s.next_tick_at, missedTo, MAX_WALK);
-    if (walked.length < MAX_WALK) {
-      missed = walked.slice(-s.catch_up_limit);
-      skipped = walked.length - missed.length;
-    } else {
-      let anchor = missedTo + 1;
-      for (let i = 0; i < s.catch_up_limit; i++) anchor = spec.before(anchor) ?? anchor;
-      missed = ticksBetween(spec, Math.max(anchor, s.next_tick_at), missedTo, s.catch_up_limit);
-      skipped = MAX_WALK;
+  let t: number | null = s.next_tick_at;
+  let walked = 0;
+  for (; t !== null && t <= upto && walked < MAX_WALK; t = spec.after(t), walked++) {
+    if (t >= missedBefore) {
+      if (late.length < MAX_LATE_TICKS) late.push(t);
+      continue;
+    }
+    missed.push(t);
+    if (missed.length > keep) {
+      missed.shift();
+      skipped++;
     }
   }
-  let next = spec.after(Math.max(now, s.next_tick_at - 1));
-  if (next !== null && s.end_at !== null && next > s.end_at) next = null;
+  if (t !== null && t <= upto) {
+    // more due ticks than MAX_WALK: the newest of them, found from the end
+    const from = Math.max(s.next_tick_at, missedBefore);
+    late = [];
+    for (let x = spec.after(from - 1); x !== null && x <= upto && late.length < MAX_LATE_TICKS; x = spec.after(x)) late.push(x);
+    const back: number[] = [];
+    for (let x = spec.before(from); x !== null && x >= s.next_tick_at && back.length < keep; x = spec.before(x)) back.push(x);
+    missed = back.reverse();
+    skipped = MAX_WALK;
+    t = spec.after(upto);
+  }
+  const next = t === null || (s.end_at !== null && t > s.end_at) ? null : t;
   return { create: [...missed, ...late], skipped, next };
 }

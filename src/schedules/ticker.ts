@@ -108,8 +108,11 @@ export class Ticker {
       this.again = true;
       return;
     }
+    this.again = false;
     this.running = this.rounds().finally(() => {
       this.running = null;
+      // woken while it finished (after its last claim): a schedule may have come due since
+      if (this.again) this.wake();
     });
   }
 
@@ -117,15 +120,15 @@ export class Ticker {
     let retryAt: number | null = null;
     try {
       const batch = this.o.batch ?? 100;
-      do {
+      for (let full = true; full && !this.stopped; ) {
         this.again = false;
         const claimed = await this.o.store.claimDueSchedules(this.o.owner, this.o.clock.now(), this.o.leaseMs, batch);
         for (const s of claimed) {
           if (this.stopped) return;
           await this.fire(s);
         }
-        if (claimed.length === batch) this.again = true;
-      } while (this.again && !this.stopped);
+        full = claimed.length === batch || this.again;
+      }
     } catch (err) {
       this.o.events.emit({ type: 'store.error', op: 'schedule_tick', error: (err as Error).message });
       retryAt = this.o.clock.now() + FAULT_RETRY_MS;

@@ -158,6 +158,8 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
         missedAfterMs: config.SCHEDULE_MISSED_AFTER_MS,
         // PostgreSQL: other instances create schedules this one is not told of
         pollMs: store.driver === 'postgres' ? config.SCHEDULER_POLL_INTERVAL_MS : null,
+        // as for jobs (recoverAllOnStart): a schedule a killed process held is taken over at once
+        takeOverAtStart: store.driver === 'sqlite',
         createJob: tickJobCreator({ config, destinations: guard, intake }),
       })
     : null;

@@ -43,6 +43,11 @@ export interface TickerOptions {
   createJob(schedule: Schedule, tickAt: number, now: number): Promise<TickJobOutcome>;
   /** Schedules claimed per statement. */
   batch?: number;
+  /**
+   * The first round takes over schedules whose lease is still running: right only when this
+   * process is alone on the database (SQLite), where whoever held them is gone.
+   */
+  takeOverAtStart?: boolean;
 }
 
 /** How soon to look again at a schedule that is due but held (another instance is creating its tick). */
@@ -58,12 +63,14 @@ export class Ticker {
   private again = false;
   private stopped = true;
   private readonly compiled = new Map<string, CronSpec>();
+  private takeOver = false;
 
   constructor(private readonly o: TickerOptions) {}
 
   /** Starts the loop with a round at once (the catch-up of ticks missed while stopped). */
   start(): void {
     this.stopped = false;
+    this.takeOver = this.o.takeOverAtStart === true;
     this.wake();
   }
 
@@ -122,7 +129,8 @@ export class Ticker {
       const batch = this.o.batch ?? 100;
       for (let full = true; full && !this.stopped; ) {
         this.again = false;
-        const claimed = await this.o.store.claimDueSchedules(this.o.owner, this.o.clock.now(), this.o.leaseMs, batch);
+        const claimed = await this.o.store.claimDueSchedules(this.o.owner, this.o.clock.now(), this.o.leaseMs, batch, { all: this.takeOver });
+        this.takeOver = false;
         for (const s of claimed) {
           if (this.stopped) return;
           await this.fire(s);

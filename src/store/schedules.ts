@@ -42,9 +42,11 @@ export interface ScheduleStore {
   /**
    * Takes up to `limit` active schedules whose next_tick_at <= now and that no one holds (or whose
    * lease expired), earliest first, in one statement: sets lease_owner = owner and
-   * lease_expires_at = now + leaseMs. Two instances never hold one schedule at once.
+   * lease_expires_at = now + leaseMs. Two instances never hold one schedule at once. With `all`,
+   * leases still running are taken over too (an embedded single-process database at start: whoever
+   * held them is gone).
    */
-  claimDueSchedules(owner: string, now: number, leaseMs: number, limit: number): Promise<Schedule[]>;
+  claimDueSchedules(owner: string, now: number, leaseMs: number, limit: number, opts?: { all?: boolean }): Promise<Schedule[]>;
   /**
    * Applies an advance and drops the lease, only while owner holds the schedule and it is still
    * active; next_tick_at null makes it ended. Returns whether it applied.

@@ -112,6 +112,16 @@ export function scheduleContract(getStore: () => Store): void {
       assert.deepEqual(taken.map((s) => s.id).sort(), [early.id, late.id, soon.id].sort());
     });
 
+    it('takes over schedules under a running lease when asked for all', async () => {
+      const now = clock.now();
+      const s = await store.createSchedule(newSchedule(now, { next_tick_at: now }));
+      await store.claimDueSchedules('dead', now, LEASE_MS, 10);
+      assert.deepEqual(await store.claimDueSchedules('me', now + 1, LEASE_MS, 10), []);
+      assert.deepEqual((await store.claimDueSchedules('me', now + 1, LEASE_MS, 10, { all: true })).map((x) => x.id), [s.id]);
+      assert.equal(await store.advanceSchedule({ id: s.id, owner: 'dead', next_tick_at: now + MINUTE, last_tick_at: null, last_job_id: null }, now), false);
+      assert.equal(await store.advanceSchedule({ id: s.id, owner: 'me', next_tick_at: now + MINUTE, last_tick_at: null, last_job_id: null }, now), true);
+    });
+
     it('advances a schedule only for the owner of its lease, and ends it without a next tick', async () => {
       const now = clock.now();
       const s = await store.createSchedule(newSchedule(now, { next_tick_at: now - 1000 }));

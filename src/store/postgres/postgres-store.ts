@@ -202,8 +202,8 @@ export class PostgresStore implements Store {
     return schedules.deleteSchedule(this.pool, id);
   }
 
-  claimDueSchedules(owner: string, now: number, leaseMs: number, limit: number): Promise<Schedule[]> {
-    return schedules.claimDueSchedules(this.pool, owner, now, leaseMs, limit);
+  claimDueSchedules(owner: string, now: number, leaseMs: number, limit: number, opts?: { all?: boolean }): Promise<Schedule[]> {
+    return schedules.claimDueSchedules(this.pool, owner, now, leaseMs, limit, opts?.all === true);
   }
 
   advanceSchedule(a: ScheduleAdvance, now: number): Promise<boolean> {

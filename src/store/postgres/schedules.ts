@@ -44,7 +44,7 @@ const CLAIM: Sql = {
     UPDATE schedules SET lease_owner = $1, lease_expires_at = $3::int8
     WHERE id IN (
       SELECT id FROM schedules
-      WHERE status = 'active' AND next_tick_at <= $2::int8 AND (lease_owner IS NULL OR lease_expires_at <= $2::int8)
+      WHERE status = 'active' AND next_tick_at <= $2::int8 AND (lease_owner IS NULL OR lease_expires_at <= $2::int8 OR $5::boolean)
       ORDER BY next_tick_at, id LIMIT $4
       FOR UPDATE SKIP LOCKED)
     RETURNING *`,
@@ -110,8 +110,8 @@ export async function deleteSchedule(pool: pg.Pool, id: string): Promise<Schedul
   return row ? rowToSchedule(row) : null;
 }
 
-export async function claimDueSchedules(pool: pg.Pool, owner: string, now: number, leaseMs: number, limit: number): Promise<Schedule[]> {
-  return (await query<ScheduleRow>(pool, CLAIM, [owner, now, now + leaseMs, limit])).rows.map(rowToSchedule);
+export async function claimDueSchedules(pool: pg.Pool, owner: string, now: number, leaseMs: number, limit: number, all = false): Promise<Schedule[]> {
+  return (await query<ScheduleRow>(pool, CLAIM, [owner, now, now + leaseMs, limit, all])).rows.map(rowToSchedule);
 }
 
 export async function advanceSchedule(pool: pg.Pool, a: ScheduleAdvance, now: number): Promise<boolean> {

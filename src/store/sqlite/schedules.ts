@@ -45,7 +45,7 @@ export class SqliteSchedules {
         UPDATE schedules SET lease_owner = @owner, lease_expires_at = @lease_expires_at
         WHERE id IN (
           SELECT id FROM schedules INDEXED BY schedules_due
-          WHERE status = 'active' AND next_tick_at <= @now AND (lease_owner IS NULL OR lease_expires_at <= @now)
+          WHERE status = 'active' AND next_tick_at <= @now AND (lease_owner IS NULL OR lease_expires_at <= @now OR @all = 1)
           ORDER BY next_tick_at, id LIMIT @limit)
         RETURNING *`),
       advance: db.prepare(`
@@ -113,8 +113,8 @@ export class SqliteSchedules {
     return row ? rowToSchedule(row) : null;
   }
 
-  claim(owner: string, now: number, leaseMs: number, limit: number): Schedule[] {
-    return this.s.claim.all({ owner, now, lease_expires_at: now + leaseMs, limit }).map(rowToSchedule);
+  claim(owner: string, now: number, leaseMs: number, limit: number, all: boolean): Schedule[] {
+    return this.s.claim.all({ owner, now, lease_expires_at: now + leaseMs, limit, all: all ? 1 : 0 }).map(rowToSchedule);
   }
 
   advance(a: ScheduleAdvance, now: number): boolean {

@@ -577,8 +577,8 @@ export class SqliteStore implements Store {
     return this.durable(this.schedules.remove(id));
   }
 
-  async claimDueSchedules(owner: string, now: number, leaseMs: number, limit: number): Promise<Schedule[]> {
-    return this.schedules.claim(owner, now, leaseMs, limit);
+  async claimDueSchedules(owner: string, now: number, leaseMs: number, limit: number, opts?: { all?: boolean }): Promise<Schedule[]> {
+    return this.schedules.claim(owner, now, leaseMs, limit, opts?.all === true);
   }
 
   async advanceSchedule(a: ScheduleAdvance, now: number): Promise<boolean> {

@@ -189,8 +189,8 @@ export class ThreadedSqliteStore implements Store {
   deleteSchedule(id: string): Promise<Schedule | null> {
     return this.call('deleteSchedule', id);
   }
-  claimDueSchedules(owner: string, now: number, leaseMs: number, limit: number): Promise<Schedule[]> {
-    return this.call('claimDueSchedules', owner, now, leaseMs, limit);
+  claimDueSchedules(owner: string, now: number, leaseMs: number, limit: number, opts?: { all?: boolean }): Promise<Schedule[]> {
+    return this.call('claimDueSchedules', owner, now, leaseMs, limit, opts);
   }
   advanceSchedule(a: ScheduleAdvance, now: number): Promise<boolean> {
     return this.call('advanceSchedule', a, now);

@@ -10,7 +10,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { spawnService, type ServiceProcess } from '../support/process.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
-import { eventually, jobBody } from '../support/service.js';
+import { eventually } from '../support/service.js';
+import { assertEachTickOnce, everySecondSchedule } from './helpers.js';
 
 describe('an every-second schedule across a SIGKILL and a restart on the same SQLite file', () => {
   let dir: string;
@@ -40,13 +41,7 @@ describe('an every-second schedule across a SIGKILL and a restart on the same SQ
 
     const a = await spawnService(env);
     procs.push(a);
-    const res = await fetch(`${a.url}/v1/schedules`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ cron: '* * * * * *', job: jobBody(`${rx.url}/hook`) }),
-    });
-    assert.equal(res.status, 201, await res.clone().text());
-    const { id } = (await res.json()) as { id: string };
+    const id = await everySecondSchedule(a.url, rx.url);
     await eventually(async () => (await ticksIn(a.url, id)) >= 3, 20_000, 50);
     a.child.kill('SIGKILL');
     await a.exited;
@@ -67,11 +62,7 @@ describe('an every-second schedule across a SIGKILL and a restart on the same SQ
       const rows = db
         .prepare<[string], { key: string; n: number }>(`SELECT idempotency_key AS key, count(*) AS n FROM jobs WHERE idempotency_key LIKE ? GROUP BY idempotency_key ORDER BY 1`)
         .all(`schedule:${id}:%`);
-      for (const r of rows) assert.equal(r.n, 1, `tick ${r.key} has ${r.n} jobs`);
-      const ticks = rows.map((r) => Date.parse(r.key.split(':').slice(2).join(':')));
-      for (let i = 1; i < ticks.length; i++) {
-        assert.equal((ticks[i] as number) - (ticks[i - 1] as number), 1000, `gap after ${new Date(ticks[i - 1] as number).toISOString()}`);
-      }
+      assertEachTickOnce(rows, id);
       // the restarted process created the ticks that fell while nothing ran (a second or more late)
       const lateFromB = b.logs.filter((l) => l.event === 'schedule.tick' && l.outcome !== 'refused' && Number(l.late_ms) >= 1000);
       assert.ok(lateFromB.length >= 2, `the restarted process caught up ${lateFromB.length} ticks`);

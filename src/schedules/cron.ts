@@ -37,16 +37,17 @@ export function compileCron(expr: string, zone: string): CronSpec | CronError {
   if (fields.length !== 5 && fields.length !== 6) {
     return { code: 'invalid_cron_expression', message: `cron has ${fields.length} fields; give 5 (minute hour day-of-month month day-of-week) or 6 (seconds first)` };
   }
-  const text = fields.join(' ');
-  const iterate = (from: number) => CronExpressionParser.parse(text, { tz: zone, currentDate: new Date(from) });
+  let it: ReturnType<typeof CronExpressionParser.parse>;
   try {
-    iterate(0).next();
+    it = CronExpressionParser.parse(fields.join(' '), { tz: zone, currentDate: new Date(0) });
+    it.next();
   } catch (err) {
     return { code: 'invalid_cron_expression', message: `cron ${JSON.stringify(expr)} is not valid: ${(err as Error).message}` };
   }
+  // one parsed expression, moved to each starting point (parsing it per step cost ~10x the step)
   const step = (from: number, dir: 'next' | 'prev'): number | null => {
     try {
-      const it = iterate(from);
+      it.reset(new Date(from));
       return (dir === 'next' ? it.next() : it.prev()).getTime();
     } catch {
       return null; // no tick within the parser's search range (an expression that almost never fires)
@@ -83,7 +84,7 @@ export interface PlanInput {
 /** Late ticks created at most in one plan (a seconds schedule with a long missedAfterMs). */
 export const MAX_LATE_TICKS = 1000;
 /** Due ticks walked one by one at most; past it the plan jumps to the end (see planTicks). */
-const MAX_WALK = 2000;
+const MAX_WALK = 500;
 
 /**
  * Which due ticks to turn into jobs at `now`. A tick no older than missedAfterMs is late, not

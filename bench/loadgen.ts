@@ -4,7 +4,8 @@
 //   paced       `rate` jobs per second for `seconds`, every other one scheduled with a delay
 //   raw         n plain undici.request POSTs to the receiver with `concurrency` in flight (the ceiling)
 //   bulk        n jobs in batches of `batch` (POST /v1/jobs/batch, or Queue.addBulk), `connections` batches in flight
-// A job is created over HTTP on PulseGate (POST /v1/jobs) or with Queue.add on BullMQ. Each payload
+// A job is created over HTTP on PulseGate (POST /v1/jobs; with `spread`, client k posts to instance
+// k mod N), with Queue.add on BullMQ, or with send() (one job) / insert() (a batch) on pg-boss. Each payload
 // carries t (creation time, epoch ms), i (index) and d (due time) for the receiver to measure against.
 
 import autocannon from 'autocannon';
@@ -13,7 +14,9 @@ import { emit, serve } from './lib/rpc.js';
 import { dist, nowMs, Samples, type Dist } from './lib/stats.js';
 
 export type Target =
-  | { kind: 'pulsegate'; url: string }
+  /** spread: every instance's URL; the clients are dealt out among them in turn. */
+  | { kind: 'pulsegate'; url: string; spread?: string[] }
+  | { kind: 'pgboss'; connectionString: string; queue: string }
   /** Straight to the receiver, no dispatcher between: one HTTP hop, the machine's own latency. */
   | { kind: 'receiver' }
   | { kind: 'bullmq'; queue: string; prefix: string; host: string; port: number };
@@ -45,7 +48,8 @@ function payload(i: number, t: number, delayMs: number | undefined): Record<stri
 }
 
 interface Creator {
-  create(i: number, delayMs: number | undefined): Promise<void>;
+  /** client: which of the concurrent clients calls (a spread target picks its instance by it). */
+  create(i: number, delayMs: number | undefined, client?: number): Promise<void>;
   /** Jobs first..first+count-1 in one call (POST /v1/jobs/batch, or Queue.addBulk). */
   createMany(first: number, count: number, delayMs: number | undefined): Promise<void>;
   close(): Promise<void>;
@@ -60,13 +64,15 @@ const BULLMQ_JOB_OPTIONS = {
 
 async function creator(target: Target, receiverUrl: string, connections: number): Promise<Creator> {
   if (target.kind === 'pulsegate') {
-    const pool = new Pool(target.url, { connections, pipelining: 1, keepAliveTimeout: 60_000 });
+    const urls = target.spread?.length ? target.spread : [target.url];
+    const pools = urls.map((url) => new Pool(url, { connections: Math.ceil(connections / urls.length), pipelining: 1, keepAliveTimeout: 60_000 }));
+    const pool = pools[0] as Pool;
     const destination = { url: receiverUrl };
     return {
-      async create(i, delayMs) {
+      async create(i, delayMs, client = 0) {
         const body: Record<string, unknown> = { tenant_id: 'bench', type: 'order.paid', payload: payload(i, nowMs(), delayMs), destination };
         if (delayMs !== undefined) body.delay_ms = delayMs;
-        const res = await pool.request({ path: '/v1/jobs', method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        const res = await (pools[client % pools.length] as Pool).request({ path: '/v1/jobs', method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
         if (res.statusCode !== 201) throw new Error(`HTTP ${res.statusCode}: ${(await res.body.text()).slice(0, 300)}`);
         await res.body.dump();
       },
@@ -82,9 +88,12 @@ async function creator(target: Target, receiverUrl: string, connections: number)
         const created = (JSON.parse(text) as { data: { status: number }[] }).data.filter((d) => d.status === 201).length;
         if (created !== count) throw new Error(`batch: ${created} of ${count} created`);
       },
-      close: () => pool.close(),
+      close: async () => {
+        await Promise.all(pools.map((p) => p.close()));
+      },
     };
   }
+  if (target.kind === 'pgboss') return pgBossCreator(target);
   if (target.kind === 'receiver') {
     const pool = new Pool(new URL(receiverUrl).origin, { connections, pipelining: 1, keepAliveTimeout: 60_000 });
     const path = new URL(receiverUrl).pathname;
@@ -116,6 +125,34 @@ async function creator(target: Target, receiverUrl: string, connections: number)
     close: () => queue.close(),
   };
 }
+
+/**
+ * pg-boss as its users call it: send() for one job (the retry settings BullMQ gets), insert() for a
+ * batch. The schema exists already (the peer's PgBoss.start() made it): this client neither migrates
+ * nor runs maintenance.
+ */
+async function pgBossCreator(target: Extract<Target, { kind: 'pgboss' }>): Promise<Creator> {
+  const { default: PgBoss } = await import('pg-boss');
+  const boss = new PgBoss({ connectionString: target.connectionString, migrate: false, supervise: false, schedule: false });
+  boss.on('error', (err: Error) => console.error(`[loadgen] pg-boss: ${err.message}`));
+  await boss.start();
+  const options = { retryLimit: PGBOSS_RETRY.retryLimit, retryDelay: PGBOSS_RETRY.retryDelay, retryBackoff: true };
+  return {
+    async create(i, delayMs) {
+      const data = payload(i, nowMs(), delayMs);
+      const id = await boss.send(target.queue, data, delayMs !== undefined ? { ...options, startAfter: Math.ceil(delayMs / 1000) } : options);
+      if (id === null) throw new Error('send() created no job');
+    },
+    async createMany(first, count, delayMs) {
+      const startAfter = delayMs !== undefined ? new Date(Date.now() + delayMs) : undefined;
+      await boss.insert(Array.from({ length: count }, (_, k) => ({ name: target.queue, data: payload(first + k, nowMs(), delayMs), ...options, startAfter })));
+    },
+    close: () => boss.stop({ graceful: false, wait: true, close: true }),
+  };
+}
+
+/** pg-boss's retry settings, as BullMQ's: 5 attempts (4 retries), exponential from 1 s. */
+const PGBOSS_RETRY = { retryLimit: 4, retryDelay: 1 };
 
 class Tally {
   ok = 0;
@@ -152,10 +189,10 @@ async function burst(a: BurstArgs): Promise<CreateResult> {
   let next = 0;
   let done = 0;
   const startedAt = nowMs();
-  const client = async () => {
+  const client = async (_: unknown, k: number) => {
     while (next < a.n) {
       const i = next++;
-      await tally.run(() => c.create(i, a.delayMs));
+      await tally.run(() => c.create(i, a.delayMs, k));
       done++;
       if (a.progressEvery && done % a.progressEvery === 0) emit('progress', { done, at: nowMs() });
       // a target that fails everything would otherwise spin through n errors; stop early instead

@@ -2,15 +2,18 @@
 //
 // Builds dist/ from this checkout, then starts every party as a process of its own on 127.0.0.1: the
 // receiver (bench/receiver.ts), the load generator (bench/loadgen.ts), the BullMQ worker
-// (bench/bullmq-peer.ts, when Redis answers), and for each measurement a fresh PulseGate (dist/main.js
-// on a fresh SQLite file) or the bare fastify route. Each figure is the median of the rounds; each
+// (bench/bullmq-peer.ts, when Redis answers), the pg-boss worker (bench/pgboss-peer.ts, for the
+// PostgreSQL scenario, when PostgreSQL answers), and for each measurement a fresh PulseGate
+// (dist/main.js on a fresh SQLite file, or on a fresh PostgreSQL database) or the bare fastify route. Each figure is the median of the rounds; each
 // comparison is a ratio taken within one round, then its median. Prints a table, writes
 // bench/results/<timestamp>.json, and (except --quick) bench/results/latest.md.
 //
-//   npm run bench                       full run (3 rounds, 1M-job backlog; ~15 minutes)
+//   npm run bench                       full run (3 rounds, 1M-job backlog; ~15 minutes, ~8 more with PostgreSQL)
 //   npm run bench -- --quick            smoke run: tiny sizes, one round
 //   npm run bench -- --only soak        the soak (default settings, failing receivers; 10 minutes): only when named
-//   options: --duration S --soak-rate R (soak) --rounds N --backlog-rounds N --jobs N --backlog N --only intake,delivery,e2e,paced,backlog
+//   npm run bench -- --only postgres    PulseGate on PostgreSQL (1 and 2 instances) against pg-boss (~2 minutes a round);
+//                                       in a run without --only when PostgreSQL answers at 127.0.0.1:5432, else skipped with a note
+//   options: --duration S --soak-rate R (soak) --rounds N --backlog-rounds N --jobs N --backlog N --only intake,delivery,e2e,paced,backlog,batch,postgres
 //            --seconds S (intake) --warmup S --paced-rate R --paced-seconds S --connections N --concurrency N
 //            --sync FULL|NORMAL|name=MODE,... --env NAME=VALUE (to PulseGate, repeatable) --log-level L --no-bullmq --cpu-prof --no-build --results-dir DIR
 
@@ -33,8 +36,10 @@ import { e2e } from './scenarios/e2e.js';
 import { intake } from './scenarios/intake.js';
 import { paced, pacedWarmupSeconds } from './scenarios/paced.js';
 import { soak } from './scenarios/soak.js';
+import { postgres } from './scenarios/postgres.js';
+import { dropLeftoverDatabasesNow, postgresUnreachable } from './lib/postgres.js';
 
-const SCENARIOS: Scenario[] = [intake, delivery, e2e, paced, backlog, batch, soak];
+const SCENARIOS: Scenario[] = [intake, delivery, e2e, paced, backlog, batch, postgres, soak];
 /** Run only when named in --only: the soak takes 10 minutes by itself. */
 const ON_REQUEST: Scenario[] = [soak];
 const REDIS = { host: '127.0.0.1', port: 6379 };
@@ -74,7 +79,7 @@ function parseOptions(argv: string[]): Options {
     console.log('usage: npm run bench -- [--quick] [--rounds N] [--backlog-rounds N] [--jobs N] [--backlog N] [--only a,b]\n' +
       '  [--seconds S] [--warmup S] [--duration S] [--soak-rate R] [--paced-rate R] [--paced-seconds S] [--connections N] [--concurrency N] [--sync FULL|NORMAL|name=MODE,...]\n' +
       '  [--env NAME=VALUE]... [--log-level L] [--no-bullmq] [--cpu-prof] [--no-build] [--results-dir DIR]\n' +
-      `  scenarios: ${SCENARIOS.map((s) => s.name).join(', ')} (peer = e2e,paced,backlog,batch; soak only when named)`);
+      `  scenarios: ${SCENARIOS.map((s) => s.name).join(', ')} (peer = e2e,paced,backlog,batch; postgres when PostgreSQL answers; soak only when named)`);
     process.exit(0);
   }
   const int = (name: string, s: string | undefined, def: number, min = 1): number => {
@@ -176,12 +181,13 @@ function sizes(o: Options): Record<string, string> {
     paced: `${o.pacedRate.toLocaleString('en-US')} jobs/s for ${o.pacedSeconds} s after ${pacedWarmupSeconds(o.warmupSeconds, o.pacedRate)} s at the same rate`,
     backlog: `${o.backlog.toLocaleString('en-US')} jobs, ${o.connections} clients, ${o.backlogRounds} round(s)`,
     soak: `${o.soakRate.toLocaleString('en-US')} jobs/s for ${o.soakSeconds} s, PulseGate with default settings (WORKER_CONCURRENCY not set)`,
+    postgres: `${o.jobs.toLocaleString('en-US')} jobs (pg-boss stock: a tenth), ${o.connections} clients, ${o.concurrency} in flight per PulseGate instance and for pg-boss, PG_POOL_MAX default`,
   };
 }
 
 function legend(o: Options, results: Result[]): string[] {
   const sz = sizes(o);
-  return results.map((r) => `- ${r.title} (${sz[r.name]}; SQLITE_SYNCHRONOUS=${o.sync[r.name]}): ${r.what}.`);
+  return results.map((r) => `- ${r.title} (${sz[r.name]}${r.name === 'postgres' ? '' : `; SQLITE_SYNCHRONOUS=${o.sync[r.name]}`}): ${r.what}.`);
 }
 
 interface Result {
@@ -220,11 +226,22 @@ async function main(): Promise<number> {
   process.on('SIGTERM', onSignal);
   process.on('exit', () => {
     procs.killAllNow();
+    dropLeftoverDatabasesNow();
     rmSync(tmp, { recursive: true, force: true });
   });
 
   const settings: Omit<PulseGateSettings, 'SQLITE_SYNCHRONOUS'> = { WORKER_CONCURRENCY: o.concurrency, LOG_LEVEL: o.logLevel };
   const selected = SCENARIOS.filter((s) => (o.only ? o.only.includes(s.name) : !ON_REQUEST.includes(s)));
+  // PostgreSQL: measured when it answers; a run that did not name it goes on without it, with a note
+  let postgresSkipped: string | null = null;
+  if (selected.includes(postgres)) {
+    const why = await postgresUnreachable();
+    if (why !== null && o.only) throw new Error(`--only postgres: ${why}`);
+    if (why !== null) {
+      postgresSkipped = `PostgreSQL scenario skipped: ${why}`;
+      selected.splice(selected.indexOf(postgres), 1);
+    }
+  }
   const mach = machine();
   log(`${mach.cpu}, ${mach.cores} cores, ${mach.memory_gb} GB, Node ${mach.node}; ${o.quick ? 'quick' : 'full'} run, ${o.rounds} round(s)`);
 
@@ -271,7 +288,8 @@ async function main(): Promise<number> {
     log,
     tmpFor: (label) => join(tmp, label),
     sync: 'FULL',
-    startPulseGate: (label, dir) => startPulseGate(procs, dir ?? join(tmp, label), { ...settings, SQLITE_SYNCHRONOUS: ctx.sync }, { cpuProf: o.cpuProf, env: o.pgEnv }),
+    startPulseGate: (label, dir, env) =>
+      startPulseGate(procs, dir ?? join(tmp, label), { ...settings, SQLITE_SYNCHRONOUS: ctx.sync }, { cpuProf: o.cpuProf, env: { ...env, ...o.pgEnv } }),
     async finishPulseGate(pg, label) {
       const prof = await pg.stop();
       if (prof) {
@@ -292,7 +310,7 @@ async function main(): Promise<number> {
       for (const s of selected) {
         if (s === backlog && round > o.backlogRounds) continue;
         ctx.sync = o.sync[s.name] ?? 'FULL';
-        log(`round ${round}/${o.rounds}: ${s.title} (SQLite ${ctx.sync})`);
+        log(`round ${round}/${o.rounds}: ${s.title}${s === postgres ? '' : ` (SQLite ${ctx.sync})`}`);
         perScenario.get(s)!.push(await s.run(ctx, round));
       }
     }
@@ -308,6 +326,7 @@ async function main(): Promise<number> {
 
   const finished = new Date();
   const bullmqVersion = packageVersion('bullmq');
+  const pgBossVersion = packageVersion('pg-boss');
   const stamp = started.toISOString().replace(/[:.]/g, '-');
   const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
   const onlyOnRequest = selected.every((s) => ON_REQUEST.includes(s));
@@ -318,9 +337,11 @@ async function main(): Promise<number> {
     (onlyOnRequest
       ? `Load generator: ${o.connections} keep-alive clients.`
       : `Load generator: ${o.connections} keep-alive clients. Deliveries in flight: ${o.concurrency} (PulseGate, BullMQ worker, raw undici). ` +
-        `BullMQ ${bullmqVersion}: Queue.add with attempts 5, exponential backoff, removeOnComplete; Redis keeps nothing on disk.`);
+        `BullMQ ${bullmqVersion}: Queue.add with attempts 5, exponential backoff, removeOnComplete; Redis keeps nothing on disk.` +
+        (selected.includes(postgres) ? ` pg-boss ${pgBossVersion} (default settings but the worker's): retryLimit 4, retryDelay 1 s, retryBackoff. PostgreSQL at 127.0.0.1:5432 with the server's own settings.` : ''));
   const report = {
     schema: 1,
+    run_id: runId,
     started_at: started.toISOString(),
     finished_at: finished.toISOString(),
     duration_s: Math.round((finished.getTime() - started.getTime()) / 1000),
@@ -329,6 +350,7 @@ async function main(): Promise<number> {
     options: o,
     settings: settingsText,
     bullmq: { version: bullmqVersion, skipped: peerSkipped },
+    postgres: { pg_boss_version: pgBossVersion, skipped: postgresSkipped },
     scenarios: Object.fromEntries(results.map((r) => [r.name, { title: r.title, what: r.what, size: sizes(o)[r.name], sqlite_synchronous: o.sync[r.name], reference: r.reference, median: r.median, rounds: r.rounds, rows: r.rows }])),
     profiles,
   };
@@ -344,6 +366,7 @@ async function main(): Promise<number> {
   console.log(legend(o, results).join('\n'));
   console.log(settingsText);
   if (peerSkipped && wantsPeer) console.log(peerSkipped);
+  if (postgresSkipped) console.log(postgresSkipped);
   for (const p of profiles) {
     console.log(`\nCPU profile ${p.label} (${p.file}): ${p.busy_ms} ms busy, ${p.idle_ms} ms idle; top frames by self time:`);
     for (const f of p.frames) console.log(`  ${String(f.self_pct).padStart(5)}%  ${String(f.self_ms).padStart(6)} ms  ${f.frame}`);
@@ -363,9 +386,12 @@ async function main(): Promise<number> {
       '',
       settingsText,
       peerSkipped && wantsPeer ? `\n${peerSkipped}` : '',
+      postgresSkipped ? `\n${postgresSkipped}` : '',
     ].join('\n');
-    writeFileSync(join(o.resultsDir, 'latest.md'), `${md.trimEnd()}\n`);
-    console.log(`table: ${relative(process.cwd(), join(o.resultsDir, 'latest.md'))}`);
+    // a run of the PostgreSQL scenario alone keeps the full table and writes its own
+    const latest = selected.every((s) => s === postgres) ? 'latest-postgres.md' : 'latest.md';
+    writeFileSync(join(o.resultsDir, latest), `${md.trimEnd()}\n`);
+    console.log(`table: ${relative(process.cwd(), join(o.resultsDir, latest))}`);
   }
   if (misses.length) console.log(`\nfloors missed:\n  ${misses.join('\n  ')}`);
   return 0;

@@ -12,40 +12,15 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { toNewJob } from '../src/api/new-job.js';
-import type { CreateJobBody } from '../src/api/schemas.js';
-import type { NewJob } from '../src/domain/job.js';
 import { openSqliteStore } from '../src/store/sqlite/sqlite-store.js';
-import type { AttemptCompletion } from '../src/store/store.js';
+import { newJobs, success } from './lib/jobs.js';
 import { median } from './lib/stats.js';
 
 const { values } = parseArgs({ options: { jobs: { type: 'string', default: '20000' }, rounds: { type: 'string', default: '5' } } });
 const N = Number(values.jobs);
 const ROUNDS = Number(values.rounds);
 const OWNER = 'bench';
-const SETTINGS = { dedupeWindowMs: 3_600_000, idempotencyTtlMs: 86_400_000 };
 
-function newJobs(n: number, now: number, runAt: number): NewJob[] {
-  return Array.from({ length: n }, (_, i) => {
-    const payload = { t: now, i, order: { id: `ord_${i}`, amount_cents: 1299, currency: 'EUR', status: 'paid', customer: 'cus_4f9a2c' } };
-    const body: CreateJobBody = {
-      tenant_id: 'bench',
-      type: 'order.paid',
-      payload,
-      destination: { url: 'http://127.0.0.1:9/hook', method: 'POST', timeout_ms: 10_000, headers: {} },
-      delay_ms: runAt - now,
-    };
-    return toNewJob(body, JSON.stringify(payload), null, now, SETTINGS);
-  });
-}
-
-function success(jobId: string, now: number): AttemptCompletion {
-  return {
-    owner: OWNER,
-    next: { status: 'success' },
-    attempt: { job_id: jobId, attempt: 1, started_at: now - 2, finished_at: now, duration_ms: 2, outcome: 'success', error_kind: null, status_code: 200, error: null, response_body: null },
-  };
-}
 
 async function timed(fn: () => Promise<void>): Promise<number> {
   const t0 = performance.now();
@@ -85,7 +60,7 @@ async function round(): Promise<Round> {
     });
     if (claimed.length !== N) throw new Error(`claimed ${claimed.length} of ${N}`);
     const complete = await timed(async () => {
-      for (let i = 0; i < N; i += 16) await store.completeAttempts(claimed.slice(i, i + 16).map((id) => success(id, later)), later);
+      for (let i = 0; i < N; i += 16) await store.completeAttempts(claimed.slice(i, i + 16).map((id) => success(id, later, OWNER)), later);
     });
     // one job per transaction, as at a low rate: pages written per commit
     const frameBytes = 4096 + 24;
@@ -95,7 +70,7 @@ async function round(): Promise<Round> {
     for (const j of single) await store.createJobs([j], later);
     const createFrames = (wal() - before) / frameBytes / single.length;
     before = wal();
-    for (const j of single) await store.completeAttempts([success(j.id, later)], later);
+    for (const j of single) await store.completeAttempts([success(j.id, later, OWNER)], later);
     const completeFrames = (wal() - before) / frameBytes / single.length;
     return { create_us: create / N, claim_us: claim / N, complete_us: complete / N, create_frames: createFrames, complete_frames: completeFrames };
   } finally {

@@ -69,6 +69,11 @@ function parseTenantSecrets(text: string, ctx: z.RefinementCtx): SigningSecret[]
   return out;
 }
 
+const otlpUrl = z
+  .string()
+  .regex(/^https?:\/\/./, 'must be an http:// or https:// URL')
+  .optional();
+
 export const configSchema = z.object({
   PORT: int(8080, 0, 65535),
   HOST: z.string().min(1).default('127.0.0.1'),
@@ -172,6 +177,15 @@ export const configSchema = z.object({
     .transform((s) => Date.parse(s))
     .optional(),
   TENANT_SIGNING_SECRETS: z.string().default('').transform(parseTenantSecrets),
+
+  // ── tracing (OpenTelemetry; the standard variables) ──
+  /** Base URL of an OTLP/HTTP receiver: spans go to <it>/v1/traces. Unset: no spans, no SDK loaded. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: otlpUrl,
+  /** The full traces URL, used as given; wins over OTEL_EXPORTER_OTLP_ENDPOINT. */
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: otlpUrl,
+  OTEL_SERVICE_NAME: z.string().min(1).max(255).default('pulsegate'),
+  /** true: no spans even with an endpoint (traceparent is still propagated). */
+  OTEL_SDK_DISABLED: bool(false),
 });
 
 export type Config = Readonly<z.infer<typeof configSchema>>;

@@ -19,6 +19,7 @@ import { Intake } from './engine/intake.js';
 import { EventBus } from './observability/events.js';
 import { attachEventLogger, createLogger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
+import { createTracing } from './observability/tracing.js';
 import { guardStore } from './store/faults.js';
 import { databaseLabel, openConfiguredStore } from './store/open.js';
 import type { PostgresStore } from './store/postgres/postgres-store.js';
@@ -102,6 +103,12 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
       })
     : null;
   const dispatcher: Dispatcher = createDispatcher({ userAgent: `PulseGate/${VERSION}`, guard, signer, clock });
+  // the OpenTelemetry SDK is imported only when an OTLP endpoint is configured
+  const tracing = await createTracing(config, {
+    lastAttemptEnd: async (jobId) => (await store.listAttempts(jobId)).at(-1)?.finished_at ?? null,
+    onError: (err) => events.emit({ type: 'store.error', op: 'trace', error: err.message }),
+  });
+  if (tracing.exporting) logger.info({ service_name: config.OTEL_SERVICE_NAME }, 'tracing: spans exported over OTLP/HTTP');
 
   const engine = new Engine({
     store,
@@ -124,6 +131,7 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
     recoverAllOnStart: store.driver === 'sqlite',
     owner: o.owner,
     random: o.random,
+    tracing,
   });
   const intake = new Intake({
     store,
@@ -166,7 +174,7 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
   const housekeeper = new Housekeeper(store, clock, events, config.JOB_RETENTION_DAYS * 86_400_000);
 
   const app = await buildServer(
-    { config, clock, events, store, intake, engine, lifecycle, metrics, destinations: guard, schedules: ticker ?? undefined },
+    { config, clock, events, store, intake, engine, lifecycle, metrics, destinations: guard, tracing, schedules: ticker ?? undefined },
     { logger, auth: (server) => registerAuthHooks(server, { authenticator, store }) },
   );
   await app.listen({ port: config.PORT, host: config.HOST });
@@ -202,6 +210,7 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
       logger.info(drained, 'drained');
       await app.close();
       await dispatcher.close();
+      await tracing.shutdown().catch((err: Error) => logger.warn({ error: err.message }, 'tracing: spans not exported at shutdown'));
       await listener?.stop();
       await store.close();
       lifecycle.phase = 'stopped';

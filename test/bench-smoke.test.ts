@@ -7,7 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
+import pg from 'pg';
+import { PG_SERVER_URL, postgresAvailable } from './support/postgres.js';
 
+// PostgreSQL's scenario has a run of its own below (a run without --only includes it when PostgreSQL answers)
 const SCENARIOS = ['intake', 'delivery', 'e2e', 'paced', 'backlog', 'batch'];
 /** Figures per scenario that must be numbers: PulseGate's own, and the machine's (CPU, one hop). */
 const KEY_FIGURES: Record<string, string[]> = {
@@ -20,7 +23,9 @@ const KEY_FIGURES: Record<string, string[]> = {
 };
 
 interface Report {
+  run_id: string;
   bullmq: { skipped: string | null };
+  postgres: { pg_boss_version: string; skipped: string | null };
   scenarios: Record<string, { median: Record<string, number | null>; rows: unknown[] }>;
 }
 
@@ -41,28 +46,37 @@ function strays(marker: string): number[] {
   }).map(Number);
 }
 
+/** Runs bench/run.ts with args into dir; resolves with its exit code and output. */
+async function runBench(args: string[], dir: string, killAfterMs: number): Promise<{ code: number | null; out: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', ...args, '--results-dir', dir], {
+    cwd: fileURLToPath(new URL('..', import.meta.url)),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    // every process the benchmark starts inherits this marker, so strays can be found afterwards
+    env: { ...process.env, PULSEGATE_BENCH_SMOKE: dir },
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const timer = setTimeout(() => child.kill('SIGTERM'), killAfterMs);
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  clearTimeout(timer);
+  return { code, out };
+}
+
+function onlyReport(dir: string): Report {
+  const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+  assert.equal(files.length, 1, `one JSON file expected in ${dir}, found ${files.join(', ')}`);
+  return JSON.parse(readFileSync(join(dir, files[0] as string), 'utf8')) as Report;
+}
+
 describe('npm run bench -- --quick', { timeout: 150_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'pulsegate-bench-smoke-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('runs every scenario, exits 0 and writes the figures as JSON', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--quick', '--results-dir', dir], {
-      cwd: fileURLToPath(new URL('..', import.meta.url)),
-      stdio: ['ignore', 'pipe', 'pipe'],
-      // every process the benchmark starts inherits this marker, so strays can be found afterwards
-      env: { ...process.env, PULSEGATE_BENCH_SMOKE: dir },
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGTERM'), 140_000);
-    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
-    clearTimeout(timer);
+    const { code, out } = await runBench(['--quick', '--only', SCENARIOS.join(',')], dir, 140_000);
     assert.equal(code, 0, `bench --quick failed:\n${out.slice(-4000)}`);
-
-    const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
-    assert.equal(files.length, 1, `one JSON file expected in ${dir}, found ${files.join(', ')}`);
-    const report = JSON.parse(readFileSync(join(dir, files[0] as string), 'utf8')) as Report;
+    const report = onlyReport(dir);
     for (const name of SCENARIOS) {
       const s = report.scenarios[name];
       assert.ok(s, `scenario ${name} missing`);
@@ -79,6 +93,47 @@ describe('npm run bench -- --quick', { timeout: 150_000 }, () => {
       assert.match(report.bullmq.skipped, /skipped/);
     }
     assert.equal(readdirSync(dir).includes('latest.md'), false, 'quick mode must not replace latest.md');
+    assert.deepEqual(strays(`PULSEGATE_BENCH_SMOKE=${dir}`), [], 'processes left running after the benchmark exited');
+  });
+});
+
+// top-level await: without PostgreSQL this registers a failing (CI) or skipped test instead
+const withPostgres = await postgresAvailable('npm run bench -- --quick --only postgres');
+describe('npm run bench -- --quick --only postgres', { timeout: 150_000, skip: !withPostgres && 'PostgreSQL not reachable' }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pulsegate-bench-smoke-pg-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('measures PulseGate with 1 and 2 instances and the three pg-boss sides, then drops every database it made', async () => {
+    const { code, out } = await runBench(['--quick', '--only', 'postgres', '--no-bullmq'], dir, 140_000);
+    assert.equal(code, 0, `bench --quick --only postgres failed:\n${out.slice(-4000)}`);
+    const report = onlyReport(dir);
+    assert.equal(report.postgres.skipped, null);
+    assert.match(report.postgres.pg_boss_version, /^10\./);
+    const s = report.scenarios.postgres;
+    assert.ok(s && s.rows.length > 0, 'the postgres scenario has no table rows');
+    for (const side of ['pg1', 'pg2', 'boss', 'sendloop', 'tuned']) {
+      for (const key of ['per_s', 'commits_per_job', 'rows_per_job']) {
+        const v = s.median[`${side}_${key}`];
+        assert.ok(typeof v === 'number' && Number.isFinite(v) && v > 0, `postgres.${side}_${key} is ${v}`);
+      }
+      // CPU at /proc's 10 ms tick: a quick run may take less than one, so a number, maybe 0
+      for (const key of ['cpu_postgres', 'cpu_loadgen', 'cpu_receiver', 'cpu_machine']) {
+        const v = s.median[`${side}_${key}`];
+        assert.ok(typeof v === 'number' && v >= 0, `postgres.${side}_${key} is ${v}`);
+      }
+      assert.equal(s.median[`${side}_duplicates`], 0, `${side} delivered a job twice`);
+    }
+    for (const key of ['pg2_cpu_service_1', 'pg2_cpu_service_2', 'ratio_pg1_boss', 'ratio_pg2_tuned']) {
+      assert.ok(Number.isFinite(s.median[key]), `postgres.${key} is ${s.median[key]}`);
+    }
+    const admin = new pg.Client({ connectionString: PG_SERVER_URL });
+    await admin.connect();
+    try {
+      const left = await admin.query<{ datname: string }>('SELECT datname FROM pg_database WHERE starts_with(datname, $1)', [`pgbench_${report.run_id}_`]);
+      assert.deepEqual(left.rows.map((r) => r.datname), [], 'databases left behind');
+    } finally {
+      await admin.end();
+    }
     assert.deepEqual(strays(`PULSEGATE_BENCH_SMOKE=${dir}`), [], 'processes left running after the benchmark exited');
   });
 });

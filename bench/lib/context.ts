@@ -64,8 +64,8 @@ export interface Ctx {
   sync: 'FULL' | 'NORMAL';
   /** A fresh directory for one PulseGate run (removed by finishPulseGate). */
   tmpFor(label: string): string;
-  /** A PulseGate on a fresh database (or on the one already in dir). */
-  startPulseGate(label: string, dir?: string): Promise<RunningPulseGate>;
+  /** A PulseGate on a fresh database (or on the one already in dir, or the one env's DATABASE_URL names). */
+  startPulseGate(label: string, dir?: string, env?: Record<string, string>): Promise<RunningPulseGate>;
   /** Stops it, keeps its CPU profile summary (with --cpu-prof) and removes its files. */
   finishPulseGate(pg: RunningPulseGate, label: string): Promise<void>;
   /** A BullMQ target on a queue of its own. */

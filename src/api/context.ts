@@ -4,6 +4,7 @@ import type { Config } from '../config.js';
 import type { DestinationState } from '../engine/destinations.js';
 import type { Intake } from '../engine/intake.js';
 import type { EventBus } from '../observability/events.js';
+import type { Tracing } from '../observability/tracing.js';
 import type { Store } from '../store/store.js';
 
 export type Phase = 'starting' | 'ready' | 'draining' | 'stopped';
@@ -44,6 +45,8 @@ export interface ApiContext {
   lifecycle: Lifecycle;
   metrics: MetricsEndpoint;
   destinations: DestinationCheck;
+  /** Opens each created job's create span (observability/tracing.ts). */
+  tracing: Tracing;
   /** Absent when this instance runs no ticker (SCHEDULE_TICKER=false): another one finds the schedule at its poll. */
   schedules?: ScheduleWaker;
 }

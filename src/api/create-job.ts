@@ -3,6 +3,8 @@
 
 import type { FastifyReply } from 'fastify';
 import type { CreateOutcome, Job, NewJob } from '../domain/job.js';
+import type { IncomingTrace } from '../domain/trace-context.js';
+import type { CreateSpan } from '../observability/tracing.js';
 import type { ApiContext } from './context.js';
 import { ApiError } from './errors.js';
 import { toNewJob } from './new-job.js';
@@ -52,4 +54,17 @@ export function answerFor(out: CreateOutcome): CreateAnswer {
         error: new ApiError(422, 'idempotency_key_reused', 'this Idempotency-Key was used with a different request body', { job_id: out.job_id }),
       };
   }
+}
+
+/**
+ * Opens the create span of a job about to be written (its start: when the request began) and puts
+ * its trace context on the job. Null when the job has no trace.
+ */
+export function traceCreate(ctx: ApiContext, incoming: IncomingTrace | null, job: NewJob, startTime: number): CreateSpan | null {
+  const span = ctx.tracing.startCreate(incoming, startTime);
+  if (span !== null) {
+    job.traceparent = span.traceparent;
+    job.tracestate = span.tracestate;
+  }
+  return span;
 }

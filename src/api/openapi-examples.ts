@@ -22,6 +22,7 @@ const job = {
   created_at: '2026-11-30T12:00:00.000Z',
   updated_at: '2026-11-30T12:00:00.000Z',
   completed_at: null,
+  trace_id: '4bf92f3577b34da6a3ce929d0e0e4736',
 };
 
 const failedJob = {

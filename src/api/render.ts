@@ -3,6 +3,7 @@
 
 import type { Attempt } from '../domain/attempt.js';
 import type { Job } from '../domain/job.js';
+import { traceIdOf } from '../domain/trace-context.js';
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
@@ -31,6 +32,7 @@ export function jobJson(job: Job, now: number): string {
     created_at: iso(job.created_at),
     updated_at: iso(job.updated_at),
     completed_at: iso(job.completed_at),
+    trace_id: traceIdOf(job.traceparent) ?? null,
   };
   const head = JSON.stringify({ id: job.id, ...rest });
   const end = JSON.stringify(tail);

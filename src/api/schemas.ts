@@ -110,8 +110,17 @@ export const createJobBodySchema = z.strictObject(createJobFields).refine(oneSta
 export type CreateJobBody = z.infer<typeof createJobBodySchema>;
 
 const idempotencyKeySchema = z.string().min(1).max(255);
+/** W3C Trace Context. Malformed values are ignored, as the spec says (no error): the job then has no trace. */
+export const traceHeadersSchema = z.object({
+  traceparent: z
+    .string()
+    .optional()
+    .describe('W3C traceparent (00-<trace id>-<parent id>-<flags>): the job joins this trace and each delivery continues it. Malformed: ignored.'),
+  tracestate: z.string().optional().describe('W3C tracestate, stored with the job and sent with each delivery (kept only with a valid traceparent).'),
+});
 export const createJobHeadersSchema = z.object({
   'idempotency-key': idempotencyKeySchema.optional(),
+  ...traceHeadersSchema.shape,
 });
 
 /** Most jobs one batch request creates. */
@@ -151,6 +160,7 @@ export const jobSchema = z.object({
   created_at: time,
   updated_at: time,
   completed_at: time.nullable(),
+  trace_id: z.string().nullable().describe("The job's W3C trace id (32 hex digits): its create span and every delivery attempt belong to this trace. Null: no trace."),
 }).meta({ id: 'Job' });
 
 export const attemptSchema = z.object({

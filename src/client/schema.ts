@@ -604,6 +604,8 @@ export interface components {
              */
             updated_at: string;
             completed_at: string | null;
+            /** @description The job's W3C trace id (32 hex digits): its create span and every delivery attempt belong to this trace. Null: no trace. */
+            trace_id: string | null;
         };
         JobPage: {
             data: components["schemas"]["Job"][];
@@ -751,6 +753,10 @@ export interface operations {
             query?: never;
             header?: {
                 "idempotency-key"?: string;
+                /** @description W3C traceparent (00-<trace id>-<parent id>-<flags>): the job joins this trace and each delivery continues it. Malformed: ignored. */
+                traceparent?: string;
+                /** @description W3C tracestate, stored with the job and sent with each delivery (kept only with a valid traceparent). */
+                tracestate?: string;
             };
             path?: never;
             cookie?: never;
@@ -1272,7 +1278,12 @@ export interface operations {
     createJobsBatch: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description W3C traceparent (00-<trace id>-<parent id>-<flags>): the job joins this trace and each delivery continues it. Malformed: ignored. */
+                traceparent?: string;
+                /** @description W3C tracestate, stored with the job and sent with each delivery (kept only with a valid traceparent). */
+                tracestate?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1461,6 +1472,10 @@ export interface operations {
             query?: never;
             header?: {
                 "idempotency-key"?: string;
+                /** @description W3C traceparent (00-<trace id>-<parent id>-<flags>): the job joins this trace and each delivery continues it. Malformed: ignored. */
+                traceparent?: string;
+                /** @description W3C tracestate, stored with the job and sent with each delivery (kept only with a valid traceparent). */
+                tracestate?: string;
             };
             path?: never;
             cookie?: never;
@@ -1571,6 +1586,10 @@ export interface operations {
             query?: never;
             header?: {
                 "idempotency-key"?: string;
+                /** @description W3C traceparent (00-<trace id>-<parent id>-<flags>): the job joins this trace and each delivery continues it. Malformed: ignored. */
+                traceparent?: string;
+                /** @description W3C tracestate, stored with the job and sent with each delivery (kept only with a valid traceparent). */
+                tracestate?: string;
             };
             path?: never;
             cookie?: never;

@@ -22,6 +22,9 @@ export interface DeliveryRequest {
   payload_json: string;
   /** webhook-timestamp, unix seconds, from the caller's clock. */
   timestamp_s: number;
+  /** W3C trace context of this attempt (observability/tracing.ts); absent for a job without a trace. */
+  traceparent?: string;
+  tracestate?: string | null;
 }
 
 export interface Dispatcher {
@@ -62,6 +65,12 @@ export function createDispatcher(opts: DispatcherOptions): Dispatcher {
     for (const [name, value] of Object.entries(req.destination.headers)) {
       // refused at creation (schemas.ts); skipped here too for rows written before that rule
       if (isSendableHeader(name, value)) headers[name.toLowerCase()] = value;
+    }
+    // the job's trace wins over a traceparent the job set among its own headers
+    if (req.traceparent !== undefined) {
+      headers.traceparent = req.traceparent;
+      if (req.tracestate) headers.tracestate = req.tracestate;
+      else delete headers.tracestate;
     }
     headers['webhook-id'] = req.job_id;
     headers['webhook-timestamp'] = String(req.timestamp_s);

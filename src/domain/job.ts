@@ -70,6 +70,12 @@ export interface Job {
   created_at: number;
   updated_at: number;
   completed_at: number | null;
+  /**
+   * W3C trace context of the job's create span (its attempts are children of it), and the client's
+   * tracestate; null when the job has no trace (observability/tracing.ts).
+   */
+  traceparent?: string | null;
+  tracestate?: string | null;
 }
 
 /** What the API hands the store to create one job: a validated request with defaults applied. */
@@ -95,6 +101,9 @@ export interface NewJob {
    * already held by that engine, which starts it without a separate claim. Null otherwise.
    */
   lease?: { owner: string; expires_at: number } | null;
+  /** The create span's traceparent and the client's tracestate (see Job); absent: no trace. */
+  traceparent?: string | null;
+  tracestate?: string | null;
 }
 
 export type CreateOutcome =

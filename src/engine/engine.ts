@@ -23,6 +23,8 @@ import { uuidv7 } from 'uuidv7';
 import type { Clock, Timer } from '../clock.js';
 import type { DeliveryResult } from '../domain/attempt.js';
 import type { EventBus } from '../observability/events.js';
+import type { AttemptSpan, Tracing } from '../observability/tracing.js';
+import { traceIdOf } from '../domain/trace-context.js';
 import type { ClaimedJob, Store } from '../store/store.js';
 import type { Deliver } from './record.js';
 import type { CircuitPolicy, CircuitState } from './circuit.js';
@@ -65,6 +67,8 @@ export interface EngineOptions {
   claimBatch?: number;
   /** A job that would wait longer than this in its lane goes back to the store meanwhile. */
   maxParkMs?: number;
+  /** Continues each traced job's trace on its attempts (observability/tracing.ts). */
+  tracing?: Tracing | null;
 }
 
 /**
@@ -96,6 +100,7 @@ export class Engine {
   private readonly keeper: LeaseKeeper;
   private readonly releaser: Releaser;
   private readonly recording: Recording;
+  private readonly tracing: Tracing | null;
   private pumpScheduled = false;
   private filling = false;
   private refill = false;
@@ -109,6 +114,7 @@ export class Engine {
 
   constructor(opts: EngineOptions) {
     this.owner = opts.owner ?? `${hostname()}:${process.pid}:${uuidv7().slice(-12)}`;
+    this.tracing = opts.tracing ?? null;
     this.o = {
       ...opts,
       random: opts.random ?? Math.random,
@@ -388,11 +394,15 @@ export class Engine {
       tenant_id: job.tenant_id,
       attempt,
       lateness_ms: Math.max(0, startedAt - dueAt),
+      trace_id: traceIdOf(job.traceparent),
     });
-    void deliverAttempt(this.o.deliver, job, startedAt).then(({ result, durationMs }) => this.finish(h, attempt, startedAt, durationMs, result));
+    // a job without a trace pays this one check
+    const span = job.traceparent && this.tracing ? this.tracing.startAttempt(job, job.traceparent, attempt, startedAt) : null;
+    void deliverAttempt(this.o.deliver, job, startedAt, span).then(({ result, durationMs }) => this.finish(h, attempt, startedAt, durationMs, result, span));
   }
 
-  private finish(h: Held, attempt: number, startedAt: number, durationMs: number, result: DeliveryResult): void {
+  private finish(h: Held, attempt: number, startedAt: number, durationMs: number, result: DeliveryResult, span: AttemptSpan | null): void {
+    span?.end(result, startedAt + durationMs);
     this.queue.finished(h);
     this.keeper.attemptFinished(h);
     this.lanes.finished(h, result, durationMs);

@@ -6,6 +6,7 @@
 import { LRUCache } from 'lru-cache';
 import type { Clock } from '../clock.js';
 import type { CreateOutcome, NewJob } from '../domain/job.js';
+import { traceIdOf } from '../domain/trace-context.js';
 import type { EventBus } from '../observability/events.js';
 import type { ClaimedJob, Store } from '../store/store.js';
 
@@ -80,7 +81,7 @@ export class Intake {
       if (hit && hit.expires_at > this.o.clock.now()) {
         const existing = await this.o.store.getJob(hit.job_id);
         if (existing) {
-          this.o.events.emit({ type: 'job.deduplicated', job_id: existing.id, tenant_id: existing.tenant_id, source: 'cache' });
+          this.o.events.emit({ type: 'job.deduplicated', job_id: existing.id, tenant_id: existing.tenant_id, source: 'cache', trace_id: traceIdOf(existing.traceparent) });
           return { kind: 'deduplicated', job: existing };
         }
       }
@@ -158,13 +159,13 @@ export class Intake {
           if (this.cache && p.job.dedupe_hash && p.job.dedupe_expires_at) {
             this.cache.set(cacheKey(p.job.tenant_id, p.job.dedupe_hash), { job_id: out.job.id, expires_at: p.job.dedupe_expires_at });
           }
-          this.o.events.emit({ type: 'job.created', job_id: out.job.id, tenant_id: out.job.tenant_id, status: out.job.status, run_at: out.job.run_at });
+          this.o.events.emit({ type: 'job.created', job_id: out.job.id, tenant_id: out.job.tenant_id, status: out.job.status, run_at: out.job.run_at, trace_id: traceIdOf(out.job.traceparent) });
           break;
         case 'idempotent_replay':
-          this.o.events.emit({ type: 'job.idempotent_replay', job_id: out.job.id, tenant_id: out.job.tenant_id });
+          this.o.events.emit({ type: 'job.idempotent_replay', job_id: out.job.id, tenant_id: out.job.tenant_id, trace_id: traceIdOf(out.job.traceparent) });
           break;
         case 'deduplicated':
-          this.o.events.emit({ type: 'job.deduplicated', job_id: out.job.id, tenant_id: out.job.tenant_id, source: 'store' });
+          this.o.events.emit({ type: 'job.deduplicated', job_id: out.job.id, tenant_id: out.job.tenant_id, source: 'store', trace_id: traceIdOf(out.job.traceparent) });
           break;
       }
       p.resolve(out);

@@ -5,27 +5,39 @@
 import type { DeliveryResult } from '../domain/attempt.js';
 import type { JobStatus } from '../domain/job.js';
 import { nextStep } from '../domain/retry-policy.js';
+import { traceIdOf } from '../domain/trace-context.js';
 import type { Clock } from '../clock.js';
 import type { DeliveryRequest } from '../delivery/dispatcher.js';
 import type { ClaimedJob } from '../store/store.js';
 import type { EventBus } from '../observability/events.js';
+import type { AttemptSpan } from '../observability/tracing.js';
 import type { Held } from './held.js';
 import type { WriteBatcher } from './write-batcher.js';
 
 export type Deliver = (req: DeliveryRequest) => Promise<DeliveryResult>;
 
 /** Sends one attempt; never rejects (the dispatcher returns outcomes as values; the catch is a bug guard). */
-export async function deliverAttempt(deliver: Deliver, job: ClaimedJob, startedAt: number): Promise<{ result: DeliveryResult; durationMs: number }> {
+export async function deliverAttempt(
+  deliver: Deliver,
+  job: ClaimedJob,
+  startedAt: number,
+  span: AttemptSpan | null = null,
+): Promise<{ result: DeliveryResult; durationMs: number }> {
   const t0 = performance.now();
   let result: DeliveryResult;
   try {
-    result = await deliver({
+    const req: DeliveryRequest = {
       job_id: job.id,
       tenant_id: job.tenant_id,
       destination: job.destination,
       payload_json: job.payload_json,
       timestamp_s: Math.floor(startedAt / 1000),
-    });
+    };
+    if (span !== null) {
+      req.traceparent = span.traceparent;
+      req.tracestate = span.tracestate;
+    }
+    result = await deliver(req);
   } catch (err) {
     result = {
       outcome: 'retryable_error',
@@ -87,6 +99,7 @@ export function recordAttempt(r: Recording, a: FinishedAttempt, onRetryDue: (at:
     },
   );
   const nextStatus: JobStatus = h.cancelled ? 'cancelled' : next.status;
+  const traceId = traceIdOf(job.traceparent);
   r.events.emit({
     type: 'attempt.finished',
     job_id: job.id,
@@ -98,8 +111,9 @@ export function recordAttempt(r: Recording, a: FinishedAttempt, onRetryDue: (at:
     duration_ms: durationMs,
     next_status: nextStatus,
     next_attempt_at: next.status === 'retrying' && !h.cancelled ? next.next_attempt_at : null,
+    trace_id: traceId,
   });
   if (!h.cancelled) {
-    r.events.emit({ type: 'job.status', job_id: job.id, tenant_id: job.tenant_id, from: 'running', to: next.status, reason: result.outcome });
+    r.events.emit({ type: 'job.status', job_id: job.id, tenant_id: job.tenant_id, from: 'running', to: next.status, reason: result.outcome, trace_id: traceId });
   }
 }

@@ -6,9 +6,9 @@ import type { JobStatus } from '../domain/job.js';
 import type { CircuitState } from '../engine/circuit.js';
 
 export type PulseEvent =
-  | { type: 'job.created'; job_id: string; tenant_id: string; status: JobStatus; run_at: number }
-  | { type: 'job.idempotent_replay'; job_id: string; tenant_id: string }
-  | { type: 'job.deduplicated'; job_id: string; tenant_id: string; source: 'cache' | 'store' }
+  | { type: 'job.created'; job_id: string; tenant_id: string; status: JobStatus; run_at: number; trace_id?: string }
+  | { type: 'job.idempotent_replay'; job_id: string; tenant_id: string; trace_id?: string }
+  | { type: 'job.deduplicated'; job_id: string; tenant_id: string; source: 'cache' | 'store'; trace_id?: string }
   | {
       type: 'attempt.started';
       job_id: string;
@@ -16,6 +16,8 @@ export type PulseEvent =
       attempt: number;
       /** How late the attempt starts after the job became due (ms, >= 0). */
       lateness_ms: number;
+      /** The job's W3C trace id, when it has a trace (so does every event below that carries one). */
+      trace_id?: string;
     }
   | {
       type: 'attempt.finished';
@@ -29,8 +31,9 @@ export type PulseEvent =
       /** The job's status after this attempt (as decided; a job cancelled mid-flight stays cancelled). */
       next_status: JobStatus;
       next_attempt_at: number | null;
+      trace_id?: string;
     }
-  | { type: 'job.status'; job_id: string; tenant_id: string; from: JobStatus | null; to: JobStatus; reason: string }
+  | { type: 'job.status'; job_id: string; tenant_id: string; from: JobStatus | null; to: JobStatus; reason: string; trace_id?: string }
   | {
       type: 'circuit.changed';
       tenant_id: string;

@@ -15,6 +15,8 @@
 //   debug  job.created, job.idempotent_replay, job.deduplicated, attempt.started, ratelimit.wait,
 //          job.status changes other than an attempt's (an attempt's is already on its line)
 //   trace  store.write
+// Every line about a job carries its W3C trace id as trace_id when the job has a trace (absent when
+// not: pino drops undefined fields), so a trace found in a tracing backend leads to its log lines.
 // job.created is at debug: at 10k jobs/s it would double the volume of info lines, and every job
 // that runs gets its attempt line anyway. LOG_LEVEL=debug shows the whole life of each job.
 
@@ -89,6 +91,7 @@ export function attachEventLogger(events: EventBus, logger: Logger): () => void 
           duration_ms: Math.round(e.duration_ms),
           status: e.next_status,
           next_attempt_at: e.next_attempt_at === null ? null : new Date(e.next_attempt_at).toISOString(),
+          trace_id: e.trace_id,
         };
         if (e.next_status === 'failed') logger.warn(line, 'attempt failed; job moved to the dead-letter queue');
         else logger.info(line, 'attempt finished');
@@ -150,23 +153,23 @@ export function attachEventLogger(events: EventBus, logger: Logger): () => void 
       case 'job.created':
         if (logger.isLevelEnabled('debug')) {
           logger.debug(
-            { event: e.type, job_id: e.job_id, tenant_id: e.tenant_id, status: e.status, run_at: new Date(e.run_at).toISOString() },
+            { event: e.type, job_id: e.job_id, tenant_id: e.tenant_id, status: e.status, run_at: new Date(e.run_at).toISOString(), trace_id: e.trace_id },
             'job created',
           );
         }
         break;
       case 'job.idempotent_replay':
-        if (logger.isLevelEnabled('debug')) logger.debug({ event: e.type, job_id: e.job_id, tenant_id: e.tenant_id }, 'idempotent replay');
+        if (logger.isLevelEnabled('debug')) logger.debug({ event: e.type, job_id: e.job_id, tenant_id: e.tenant_id, trace_id: e.trace_id }, 'idempotent replay');
         break;
       case 'job.deduplicated':
         if (logger.isLevelEnabled('debug')) {
-          logger.debug({ event: e.type, job_id: e.job_id, tenant_id: e.tenant_id, source: e.source }, 'duplicate job');
+          logger.debug({ event: e.type, job_id: e.job_id, tenant_id: e.tenant_id, source: e.source, trace_id: e.trace_id }, 'duplicate job');
         }
         break;
       case 'attempt.started':
         if (logger.isLevelEnabled('debug')) {
           logger.debug(
-            { event: e.type, job_id: e.job_id, tenant_id: e.tenant_id, attempt: e.attempt, lateness_ms: Math.round(e.lateness_ms) },
+            { event: e.type, job_id: e.job_id, tenant_id: e.tenant_id, attempt: e.attempt, lateness_ms: Math.round(e.lateness_ms), trace_id: e.trace_id },
             'attempt started',
           );
         }
@@ -175,7 +178,7 @@ export function attachEventLogger(events: EventBus, logger: Logger): () => void 
         // running → X is on the attempt's line already; the rest (cancel, retry) are operator actions
         if (e.from !== 'running') {
           logger.info(
-            { event: e.type, job_id: e.job_id, tenant_id: e.tenant_id, from: e.from, status: e.to, reason: e.reason },
+            { event: e.type, job_id: e.job_id, tenant_id: e.tenant_id, from: e.from, status: e.to, reason: e.reason, trace_id: e.trace_id },
             'job status changed',
           );
         }

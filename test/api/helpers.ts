@@ -24,6 +24,7 @@ export const JOB_FIELDS = [
   'created_at',
   'updated_at',
   'completed_at',
+  'trace_id',
 ].sort();
 
 /** A job as the API renders it (the fields tests read). */

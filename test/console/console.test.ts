@@ -116,6 +116,22 @@ describe('the web console', { skip }, () => {
     await page.getByTestId('attempts').getByText('HTTP 200').waitFor();
   });
 
+  it("shows a job's trace id, and the traceparent its deliveries carry", async () => {
+    failing = false;
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const res = await svc.post('/v1/jobs', jobBody(`${rx.url}/traced`, { tenant_id: 'traced' }), { ...auth, traceparent: `00-${traceId}-00f067aa0ba902b7-01` });
+    const { id } = (await res.json()) as { id: string };
+    const untraced = (await (await svc.post('/v1/jobs', jobBody(`${rx.url}/untraced`, { tenant_id: 'traced' }), auth)).json()) as { id: string };
+    await page.goto(`${svc.url}/console/#/jobs/${id}`);
+    await page.getByTestId('trace-id').filter({ hasText: traceId }).waitFor();
+    await page.getByRole('row', { name: /traceparent/ }).filter({ hasText: `00-${traceId}-` }).waitFor();
+    await shot('job-trace');
+    await page.goto(`${svc.url}/console/#/jobs/${untraced.id}`);
+    await page.getByRole('heading', { name: `Job ${untraced.id}` }).waitFor();
+    assert.equal(await page.getByTestId('trace-id').textContent(), 'none');
+    assert.equal(await page.getByRole('row', { name: /traceparent/ }).count(), 0);
+  });
+
   it('replays every failed job matching a filter, after a dry run says how many and where', async () => {
     failing = true;
     const ids: string[] = [];

@@ -242,6 +242,8 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           created_at: now,
           updated_at: now,
           completed_at: null,
+          traceparent: null,
+          tracestate: null,
         };
         assert.deepEqual(created, expected);
         assert.deepEqual(await store.getJob(input.id), expected);
@@ -493,6 +495,17 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         assert.equal(first.length, 4);
         assert.ok(ids(first).includes(small.id), 'the small tenant gets its share of the first claim');
         assert.equal(first.filter((j) => j.tenant_id === 'big').length, 3, 'the rest of the claim goes to the others');
+      });
+
+      it('shares with a tenant that appears after claims that found one, at the latest 100 ms later', async () => {
+        const now = clock.now();
+        for (let i = 0; i < 20; i++) await create({ tenant_id: 'big', run_at: now - 10 * SECOND + i });
+        assert.equal((await store.claimDue('w1', now, LEASE_MS, 2)).length, 2);
+        const small = await create({ tenant_id: 'small', run_at: now });
+        // the store may keep the one-tenant answer for up to 100 ms (SQLite does); never longer
+        const later = await store.claimDue('w1', now + 100, LEASE_MS, 4);
+        assert.ok(ids(later).includes(small.id), 'the new tenant gets its share 100 ms later');
+        assert.equal(later.filter((j) => j.tenant_id === 'big').length, 3);
       });
 
       it('takes tenants in turn from one claim to the next', async () => {
@@ -1318,6 +1331,52 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           clock.now(),
         );
         assert.equal(n?.kind, 'created');
+      });
+    });
+
+    describe('trace context', () => {
+      const TP = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+      const TS = 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7';
+
+      it('keeps a job\'s traceparent and tracestate through create, get, list, claim and completion', async () => {
+        const job = await create({ traceparent: TP, tracestate: TS });
+        assert.equal(job.traceparent, TP);
+        assert.equal(job.tracestate, TS);
+        const got = await mustGet(job.id);
+        assert.equal(got.traceparent, TP);
+        assert.equal(got.tracestate, TS);
+        const page = await store.listJobs({}, 10, null);
+        assert.equal(page.data.find((j) => j.id === job.id)?.traceparent, TP);
+        const claimed = await claimOnly(job.id, 'w1');
+        assert.equal(claimed.traceparent, TP);
+        assert.equal(claimed.tracestate, TS);
+        await store.completeAttempts(
+          [{ attempt: attemptOf(job.id, 1, 'retryable_error', clock.now()), owner: 'w1', next: { status: 'retrying', next_attempt_at: clock.now() } }],
+          clock.now(),
+        );
+        const again = await claimOnly(job.id, 'w2');
+        assert.equal(again.traceparent, TP, 'a retry is claimed with the same trace context');
+        assert.equal(again.tracestate, TS);
+      });
+
+      it('stores null for a job without a trace', async () => {
+        const job = await create();
+        assert.equal(job.traceparent, null);
+        assert.equal(job.tracestate, null);
+        const got = await mustGet(job.id);
+        assert.equal(got.traceparent, null);
+        assert.equal(got.tracestate, null);
+      });
+
+      it('answers an idempotent replay with the original job\'s trace context, not the replay\'s', async () => {
+        const keyed = { idempotency_key: 'k', idempotency_hash: 'h', idempotency_expires_at: clock.now() + HOUR };
+        const first = await create({ ...keyed, traceparent: TP, tracestate: null });
+        const other = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00';
+        const [r] = await store.createJobs([newJob(clock.now(), { ...keyed, traceparent: other })], clock.now());
+        const replay = expectJob(r, 'idempotent_replay');
+        assert.equal(replay.id, first.id);
+        assert.equal(replay.traceparent, TP);
+        assert.equal(replay.tracestate, null);
       });
     });
 

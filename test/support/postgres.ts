@@ -15,14 +15,16 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-function urlFor(database: string): string {
-  const u = new URL(PG_SERVER_URL);
+/** The URL of one database on the server (the benchmark uses these helpers too: bench/lib/postgres.ts). */
+export function urlFor(database: string, server = PG_SERVER_URL): string {
+  const u = new URL(server);
   u.pathname = `/${database}`;
   return u.toString();
 }
 
-async function onServer<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: PG_SERVER_URL, connectionTimeoutMillis: 3000 });
+/** fn with a client connected to the server's maintenance database, closed after. */
+export async function onServer<T>(fn: (client: pg.Client) => Promise<T>, server = PG_SERVER_URL): Promise<T> {
+  const client = new pg.Client({ connectionString: server, connectionTimeoutMillis: 3000 });
   await client.connect();
   try {
     return await fn(client);

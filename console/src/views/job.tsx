@@ -54,6 +54,9 @@ export function JobView({ session, id }: { session: Session; id: string }) {
     ['webhook-id', job.id],
     ['webhook-timestamp', '<unix seconds of each attempt>'],
     ['webhook-signature', '<when a signing secret applies>'],
+    ...(job.trace_id
+      ? [['traceparent', `00-${job.trace_id}-<a new span id per attempt>-<flags>`] as [string, string]]
+      : []),
   ];
   const headers = new Map(sent);
   return (
@@ -75,6 +78,7 @@ export function JobView({ session, id }: { session: Session; id: string }) {
         <dt>Next attempt</dt><dd>{job.next_attempt_at ? new Date(job.next_attempt_at).toLocaleString() : '–'}</dd>
         <dt>Rate limit</dt><dd>{job.rate_limit ? `${job.rate_limit.rps}/s, burst ${job.rate_limit.burst}` : 'none'}</dd>
         <dt>Created</dt><dd>{new Date(job.created_at).toLocaleString()}</dd>
+        <dt>Trace</dt><dd data-testid="trace-id">{job.trace_id ?? 'none'}</dd>
       </dl>
       <h2>Payload</h2>
       <pre class="payload" data-testid="payload">{pretty(job.payload)}</pre>

@@ -6,13 +6,14 @@
 
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import type { NewJob } from '../../domain/job.js';
+import type { CreateOutcome, NewJob } from '../../domain/job.js';
+import { incomingTrace } from '../../domain/trace-context.js';
 import type { ApiContext } from '../context.js';
-import { answerFor, prepareJob, requireReady } from '../create-job.js';
+import { answerFor, prepareJob, requireReady, traceCreate } from '../create-job.js';
 import { ApiError, errorBody, zodIssueFields } from '../errors.js';
 import { BATCH_ROUTE } from '../json-body.js';
 import { jobJson, preserialized } from '../render.js';
-import { batchBodySchema, batchItemSchema, batchResultSchema, errorSchema } from '../schemas.js';
+import { batchBodySchema, batchItemSchema, batchResultSchema, errorSchema, traceHeadersSchema } from '../schemas.js';
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
@@ -28,6 +29,7 @@ export function batchRoutes(app: FastifyInstance, ctx: ApiContext): void {
       description:
         'Each item is what POST /v1/jobs takes, with its Idempotency-Key as the field `idempotency_key`. Items are validated and answered one by one; all accepted ones are written in one transaction. A tenant key may only name its own tenant in every item (else 403 for the whole request).',
       tags: ['jobs'],
+      headers: traceHeadersSchema,
       body: batchBodySchema,
       response: { 200: batchResultSchema, 400: errorSchema, 401: errorSchema, 403: errorSchema, 413: errorSchema, 415: errorSchema, 422: errorSchema, 503: errorSchema },
     },
@@ -54,7 +56,18 @@ export function batchRoutes(app: FastifyInstance, ctx: ApiContext): void {
         entries[index] = errorEntry(index, err);
       }
     });
-    const outcomes = accepted.length > 0 ? await ctx.intake.submitMany(accepted.map((a) => a.job)) : [];
+    // the request's trace context applies to every item: each job gets its own create span in it
+    const incoming = incomingTrace(req.raw.headers.traceparent, req.raw.headers.tracestate);
+    const spans = accepted.map((a) => traceCreate(ctx, incoming, a.job, now));
+    let outcomes: CreateOutcome[] = [];
+    try {
+      if (accepted.length > 0) outcomes = await ctx.intake.submitMany(accepted.map((a) => a.job));
+    } catch (err) {
+      for (const span of spans) span?.end(null, ctx.clock.now());
+      throw err;
+    }
+    const end = ctx.clock.now();
+    outcomes.forEach((out, i) => spans[i]?.end(out, end));
     outcomes.forEach((out, i) => {
       const { index } = accepted[i]!;
       const answer = answerFor(out);

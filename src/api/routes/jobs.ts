@@ -3,7 +3,9 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ApiContext } from '../context.js';
 import { ApiError } from '../errors.js';
-import { answerFor, prepareJob, requireReady } from '../create-job.js';
+import { answerFor, prepareJob, requireReady, traceCreate } from '../create-job.js';
+import type { CreateOutcome } from '../../domain/job.js';
+import { incomingTrace, traceIdOf } from '../../domain/trace-context.js';
 import { attemptView, jobJson, jobPageJson, preserialized } from '../render.js';
 import {
   attemptListSchema,
@@ -45,7 +47,16 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
     const now = clock.now();
     // the payload's own text, as sent (json-body.ts); re-encoding would round numbers past 2^53
     const newJob = prepareJob(ctx, body, req.payloadJson ?? JSON.stringify(body.payload), req.headers['idempotency-key'] ?? null, now);
-    const answer = answerFor(await ctx.intake.submit(newJob));
+    const span = traceCreate(ctx, incomingTrace(req.raw.headers.traceparent, req.raw.headers.tracestate), newJob, now);
+    let outcome: CreateOutcome;
+    try {
+      outcome = await ctx.intake.submit(newJob);
+    } catch (err) {
+      span?.end(null, clock.now());
+      throw err;
+    }
+    span?.end(outcome, clock.now());
+    const answer = answerFor(outcome);
     if (answer.status === 422) throw answer.error;
     reply.type(JSON_TYPE).code(answer.status);
     if (answer.status === 201) reply.header('location', `/v1/jobs/${answer.job.id}`);
@@ -105,7 +116,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
     if (res.kind === 'not_found') throw new ApiError(404, 'not_found', 'job not found');
     if (res.kind === 'conflict') throw new ApiError(409, 'conflict', `job is already ${res.job.status}`, { status: res.job.status });
     ctx.engine.forget(res.job.id);
-    ctx.events.emit({ type: 'job.status', job_id: res.job.id, tenant_id: res.job.tenant_id, from: null, to: 'cancelled', reason: 'cancel' });
+    ctx.events.emit({ type: 'job.status', job_id: res.job.id, tenant_id: res.job.tenant_id, from: null, to: 'cancelled', reason: 'cancel', trace_id: traceIdOf(res.job.traceparent) });
     return reply.type(JSON_TYPE).send(preserialized(jobJson(res.job, clock.now())));
   });
 
@@ -125,7 +136,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
       throw new ApiError(409, 'conflict', `only failed or cancelled jobs can be retried; this one is ${res.job.status}`, { status: res.job.status });
     }
     ctx.engine.notifyDue(clock.now());
-    ctx.events.emit({ type: 'job.status', job_id: res.job.id, tenant_id: res.job.tenant_id, from: null, to: 'queued', reason: 'retry' });
+    ctx.events.emit({ type: 'job.status', job_id: res.job.id, tenant_id: res.job.tenant_id, from: null, to: 'queued', reason: 'retry', trace_id: traceIdOf(res.job.traceparent) });
     return reply.type(JSON_TYPE).send(preserialized(jobJson(res.job, clock.now())));
   });
 }

@@ -184,6 +184,16 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       CREATE INDEX schedules_due ON schedules (next_tick_at) WHERE status = 'active';
     `,
   },
+  {
+    version: 7,
+    name: 'trace context of a job (W3C traceparent and tracestate)',
+    sql: `
+      -- The create span's traceparent (55 chars) and the client's tracestate (at most 512 chars);
+      -- NULL: the job has no trace. Adding nullable columns without a default rewrites nothing.
+      ALTER TABLE jobs ADD COLUMN traceparent TEXT;
+      ALTER TABLE jobs ADD COLUMN tracestate TEXT;
+    `,
+  },
 ];
 
 /** Applies every migration newer than the database, in order, under the advisory lock. Returns the versions applied. */

@@ -14,6 +14,7 @@ export const JOB_COLUMNS = [
   'dest_url', 'dest_method', 'dest_timeout_ms', 'dest_headers_json',
   'retry_max_attempts', 'retry_base_delay_ms', 'retry_max_delay_ms', 'rate_limit_rps', 'rate_limit_burst',
   'rate_limit_max_in_flight', 'run_at', 'due_at', 'lease_owner', 'lease_expires_at', 'idempotency_key', 'dedupe_key', 'created_at', 'updated_at',
+  'traceparent', 'tracestate',
 ] as const;
 
 const JOB_COLUMN_TYPES: Record<(typeof JOB_COLUMNS)[number], string> = {
@@ -23,6 +24,7 @@ const JOB_COLUMN_TYPES: Record<(typeof JOB_COLUMNS)[number], string> = {
   rate_limit_rps: 'float8', rate_limit_burst: 'int4', rate_limit_max_in_flight: 'int4',
   run_at: 'int8', due_at: 'int8', lease_owner: 'text', lease_expires_at: 'int8',
   idempotency_key: 'text', dedupe_key: 'text', created_at: 'int8', updated_at: 'int8',
+  traceparent: 'text', tracestate: 'text',
 };
 
 /** `unnest($1::text[], $2::text[], …)` over every job column, for INSERT … SELECT. */

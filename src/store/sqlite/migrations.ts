@@ -189,6 +189,16 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX schedules_due ON schedules (next_tick_at) WHERE status = 'active';
     `,
   },
+  {
+    version: 8,
+    name: 'trace context of a job (W3C traceparent and tracestate)',
+    sql: `
+      -- The create span's traceparent (55 chars) and the client's tracestate (at most 512 chars);
+      -- NULL: the job has no trace. Never queried by, so not indexed.
+      ALTER TABLE jobs ADD COLUMN traceparent TEXT;
+      ALTER TABLE jobs ADD COLUMN tracestate TEXT;
+    `,
+  },
 ];
 
 /** Applies every migration newer than the database, in order. Returns the versions applied. */

@@ -34,6 +34,8 @@ export interface JobRow {
   created_at: number;
   updated_at: number;
   completed_at: number | null;
+  traceparent: string | null;
+  tracestate: string | null;
 }
 
 export interface AttemptRow {
@@ -91,6 +93,8 @@ export function rowToJob(r: JobRow): Job {
     created_at: r.created_at,
     updated_at: r.updated_at,
     completed_at: r.completed_at,
+    traceparent: r.traceparent ?? null,
+    tracestate: r.tracestate ?? null,
   };
 }
 
@@ -125,6 +129,8 @@ export function jobInsertParams(j: NewJob, status: JobStatus, now: number): Reco
     dedupe_key: j.dedupe_key,
     created_at: now,
     updated_at: now,
+    traceparent: j.traceparent ?? null,
+    tracestate: j.tracestate ?? null,
   };
 }
 
@@ -149,6 +155,8 @@ export function newJobToJob(j: NewJob, status: JobStatus, now: number): Job {
     created_at: now,
     updated_at: now,
     completed_at: null,
+    traceparent: j.traceparent ?? null,
+    tracestate: j.tracestate ?? null,
   };
 }
 

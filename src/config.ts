@@ -143,6 +143,14 @@ export const configSchema = z.object({
         .filter(Boolean),
     ),
 
+  // ── schedules ──
+  /** Run the schedule ticker in this instance (any number may: each tick is created once). */
+  SCHEDULE_TICKER: bool(true),
+  /** Missed ticks a schedule that does not say catches up at most (its catch_up_limit). */
+  SCHEDULE_CATCH_UP_LIMIT: int(1, 1, 1000),
+  /** A tick older than this when the ticker gets to it was missed (the service was down): its schedule's missed_ticks policy applies. */
+  SCHEDULE_MISSED_AFTER_MS: int(60_000, 0, 86_400_000),
+
   // ── authentication ──
   /** `<tenant>:<key>` entries separated by commas; `*:<key>` is an admin key. Held as hashes only. */
   API_KEYS: z

@@ -27,6 +27,8 @@ import { databaseLabel, openConfiguredStore } from './store/open.js';
 import { WriteLock } from './store/sqlite/write-lock.js';
 import type { PostgresStore } from './store/postgres/postgres-store.js';
 import type { Store } from './store/store.js';
+import { Ticker } from './schedules/ticker.js';
+import { tickJobCreator } from './schedules/tick-job.js';
 
 export interface ServiceOverrides {
   clock?: Clock;
@@ -46,6 +48,8 @@ export interface Service {
   events: EventBus;
   lifecycle: Lifecycle;
   logger: Logger;
+  /** The schedule ticker; null with SCHEDULE_TICKER=false. */
+  ticker: Ticker | null;
   /** Graceful stop: refuse new jobs, finish or release in-flight work, close the store. */
   stop(timeoutMs?: number): Promise<void>;
 }
@@ -142,10 +146,25 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
   for (const [tenant_id, expiresAt] of tenantSecretExpiries(secrets)) {
     if (expiresAt - clock.now() <= EXPIRY_WARNING_MS) events.emit({ type: 'signing.expiring', tenant_id, expires_at: expiresAt });
   }
+  const ticker = config.SCHEDULE_TICKER
+    ? new Ticker({
+        store,
+        clock,
+        events,
+        owner: engine.owner,
+        leaseMs: config.LEASE_MS,
+        missedAfterMs: config.SCHEDULE_MISSED_AFTER_MS,
+        // PostgreSQL: other instances create schedules this one is not told of
+        pollMs: store.driver === 'postgres' ? config.SCHEDULER_POLL_INTERVAL_MS : null,
+        // as for jobs (recoverAllOnStart): a schedule a killed process held is taken over at once
+        takeOverAtStart: store.driver === 'sqlite',
+        createJob: tickJobCreator({ config, destinations: guard, intake }),
+      })
+    : null;
   const housekeeper = new Housekeeper(store, clock, events, config.JOB_RETENTION_DAYS * 86_400_000);
 
   const app = await buildServer(
-    { config, clock, events, store, intake, engine, lifecycle, metrics, destinations: guard, tracing },
+    { config, clock, events, store, intake, engine, lifecycle, metrics, destinations: guard, tracing, schedules: ticker ?? undefined },
     { logger, auth: (server) => registerAuthHooks(server, { authenticator, store }) },
   );
   await app.listen({ port: config.PORT, host: config.HOST });
@@ -165,6 +184,7 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
       : null;
   housekeeper.start();
   lifecycle.phase = 'ready';
+  ticker?.start();
   logger.info({ url, database: databaseLabel(config), driver: store.driver, owner: engine.owner }, 'pulsegate ready');
 
   let stopping: Promise<void> | null = null;
@@ -173,6 +193,7 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
       lifecycle.phase = 'draining';
       logger.info({ timeout_ms: timeoutMs }, 'draining: new jobs refused, in-flight attempts finishing');
       housekeeper.stop();
+      await ticker?.stop();
       // let creations already accepted reach their commit and their answer
       for (let i = 0; i < 200 && intake.busy; i++) await new Promise((r) => setTimeout(r, 5));
       const drained = await engine.drain(timeoutMs);
@@ -188,7 +209,7 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
     return stopping;
   }
 
-  return { app, url, store, engine, events, lifecycle, logger, stop };
+  return { app, url, store, engine, events, lifecycle, logger, ticker, stop };
 }
 
 /**

@@ -8,6 +8,7 @@ import { DlqView } from './views/dlq.js';
 import { JobView } from './views/job.js';
 import { JobsView } from './views/jobs.js';
 import { Overview } from './views/overview.js';
+import { SchedulesView } from './views/schedules.js';
 import './style.css';
 
 function useHash(): string {
@@ -85,6 +86,7 @@ function App() {
           {link('jobs', 'Jobs')}
           {link('dlq', 'Dead-letter queue')}
           {link('destinations', 'Destinations')}
+          {link('schedules', 'Schedules')}
         </nav>
         {current.key && (
           <button type="button" onClick={() => { saveKey(null); setCurrent(null); }}>Sign out</button>
@@ -96,6 +98,7 @@ function App() {
         {view === 'jobs' && id && <JobView session={current} id={decodeURIComponent(id)} />}
         {view === 'dlq' && <DlqView session={current} />}
         {view === 'destinations' && <DestinationsView session={current} />}
+        {view === 'schedules' && <SchedulesView session={current} />}
       </main>
     </>
   );

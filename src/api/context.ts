@@ -31,6 +31,11 @@ export interface DestinationCheck {
   checkUrl(url: string): { ok: true } | { ok: false; reason: string };
 }
 
+/** The schedule ticker, told of a schedule that ticks at `at` (created or resumed). */
+export interface ScheduleWaker {
+  notify(at: number | null): void;
+}
+
 export interface ApiContext {
   config: Config;
   clock: Clock;
@@ -43,4 +48,6 @@ export interface ApiContext {
   destinations: DestinationCheck;
   /** Opens each created job's create span (observability/tracing.ts). */
   tracing: Tracing;
+  /** Absent when this instance runs no ticker (SCHEDULE_TICKER=false): another one finds the schedule at its poll. */
+  schedules?: ScheduleWaker;
 }

@@ -19,7 +19,7 @@ export function requireReady(ctx: ApiContext, reply: FastifyReply): void {
 }
 
 /** The job to write for one validated request; throws the ApiError a rule refuses it with. */
-export function prepareJob(ctx: ApiContext, body: CreateJobBody, payloadJson: string, idempotencyKey: string | null, now: number): NewJob {
+export function prepareJob(ctx: Pick<ApiContext, 'config' | 'destinations'>, body: CreateJobBody, payloadJson: string, idempotencyKey: string | null, now: number): NewJob {
   const size = Buffer.byteLength(payloadJson);
   if (size > ctx.config.MAX_PAYLOAD_BYTES) {
     throw new ApiError(413, 'payload_too_large', `payload is ${size} bytes encoded; the limit is ${ctx.config.MAX_PAYLOAD_BYTES}`);

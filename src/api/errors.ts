@@ -20,6 +20,9 @@ export const ERROR_CODES = [
   'request_timeout',
   'store_unavailable',
   'internal',
+  'invalid_cron_expression',
+  'unknown_time_zone',
+  'invalid_schedule_window',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

@@ -39,6 +39,30 @@ const failedJob = {
 
 const error = (code: string, message: string, details?: unknown) => ({ error: details === undefined ? { code, message } : { code, message, details } });
 
+const SCHEDULE_ID = '01936f0e-4c1a-7b2e-9f3d-5a6b7c8d9e10';
+const schedule = {
+  id: SCHEDULE_ID,
+  tenant_id: 'demo',
+  cron: '30 2 * * *',
+  time_zone: 'America/New_York',
+  status: 'active',
+  job: {
+    tenant_id: 'demo',
+    type: 'report.nightly',
+    payload: { report: 'sales' },
+    destination: { url: 'https://hooks.example.com/reports', method: 'POST', timeout_ms: 10000, headers: {} },
+  },
+  start_at: null,
+  end_at: null,
+  missed_ticks: 'catch_up',
+  catch_up_limit: 1,
+  next_tick_at: '2026-12-01T07:30:00.000Z',
+  last_tick_at: null,
+  last_job_id: null,
+  created_at: '2026-11-30T12:00:00.000Z',
+  updated_at: '2026-11-30T12:00:00.000Z',
+};
+
 export interface OperationExamples {
   request?: Record<string, unknown>;
   responses?: Record<string, Record<string, unknown>>;
@@ -145,4 +169,27 @@ export const OPERATION_EXAMPLES: Record<string, OperationExamples> = {
       },
     },
   },
+  createSchedule: {
+    request: {
+      nightly: {
+        cron: '30 2 * * *',
+        time_zone: 'America/New_York',
+        job: { tenant_id: 'demo', type: 'report.nightly', payload: { report: 'sales' }, destination: { url: 'https://hooks.example.com/reports' } },
+      },
+      every_ten_seconds_for_a_day: {
+        cron: '*/10 * * * * *',
+        job: { tenant_id: 'demo', type: 'heartbeat', payload: {}, destination: { url: 'https://hooks.example.com/beat' } },
+        start_at: '2026-12-01T00:00:00Z',
+        end_at: '2026-12-02T00:00:00Z',
+        missed_ticks: 'skip',
+      },
+    },
+    responses: {
+      201: { created: schedule },
+      400: { bad_cron: error('invalid_cron_expression', 'cron "61 * * * *" is not valid: Constraint error, got value 61 expected range 0-59') },
+    },
+  },
+  listSchedules: { responses: { 200: { page: { data: [schedule], next_cursor: null } } } },
+  getSchedule: { responses: { 200: { schedule }, 404: { missing: error('not_found', 'schedule not found') } } },
+  pauseSchedule: { responses: { 200: { paused: { ...schedule, status: 'paused', next_tick_at: null } } } },
 };

@@ -16,6 +16,7 @@ import { docsRoutes } from './routes/docs.js';
 import { dlqRoutes } from './routes/dlq.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
+import { scheduleRoutes } from './routes/schedules.js';
 import { VERSION } from '../version.js';
 
 /** The envelope around a payload (destination, headers, retry...) may add up to this much. */
@@ -85,6 +86,7 @@ export async function buildServer(ctx: ApiContext, opts: ServerOptions = {}): Pr
       tags: [
         { name: 'jobs', description: 'Create, read, cancel and retry jobs' },
         { name: 'dlq', description: 'The dead-letter queue' },
+        { name: 'schedules', description: 'Recurring jobs: a cron expression in a time zone and a job template' },
         { name: 'destinations', description: 'Destinations: circuits, attempts in flight, jobs waiting' },
         { name: 'ops', description: 'Health and metrics' },
       ],
@@ -99,6 +101,7 @@ export async function buildServer(ctx: ApiContext, opts: ServerOptions = {}): Pr
   dlqRoutes(app, ctx);
   bulkRoutes(app, ctx);
   destinationRoutes(app, ctx);
+  scheduleRoutes(app, ctx);
   healthRoutes(app, ctx);
   await docsRoutes(app);
   return app;

@@ -14,6 +14,10 @@
 //   /v1/jobs/:id[/attempts|/cancel|/retry]
 //                                  a job of another tenant is answered 404 not_found, exactly as a
 //                                  missing one: its existence is not revealed
+//   POST /v1/schedules             body.job.tenant_id must be the key's tenant, else 403 forbidden
+//   GET  /v1/schedules             as GET /v1/jobs
+//   /v1/schedules/:id[/pause|/resume], DELETE /v1/schedules/:id
+//                                  another tenant's schedule is answered 404, as a missing one
 //   any other route                403: a route these rules do not know is admin-only until they do
 // An admin key passes every rule.
 
@@ -30,7 +34,7 @@ export const OPEN_ROUTES: ReadonlySet<string> = new Set(['/healthz', '/readyz', 
 const REALM = 'Bearer realm="pulsegate"';
 const ANONYMOUS: Principal = { kind: 'admin', key_id: 'none' };
 
-type TenantRule = 'body' | 'batch' | 'query' | 'job' | 'filter' | 'destination';
+type TenantRule = 'body' | 'batch' | 'query' | 'job' | 'filter' | 'destination' | 'schedule-body' | 'schedule';
 const RULES: ReadonlyMap<string, TenantRule> = new Map([
   ['POST /v1/jobs', 'body'],
   ['POST /v1/jobs/batch', 'batch'],
@@ -44,11 +48,17 @@ const RULES: ReadonlyMap<string, TenantRule> = new Map([
   ['POST /v1/jobs/cancel', 'filter'],
   ['GET /v1/destinations', 'query'],
   ['POST /v1/destinations/:id/reset', 'destination'],
+  ['POST /v1/schedules', 'schedule-body'],
+  ['GET /v1/schedules', 'query'],
+  ['GET /v1/schedules/:id', 'schedule'],
+  ['POST /v1/schedules/:id/pause', 'schedule'],
+  ['POST /v1/schedules/:id/resume', 'schedule'],
+  ['DELETE /v1/schedules/:id', 'schedule'],
 ]);
 
 export interface AuthHooksOptions {
   authenticator: Authenticator;
-  store: Pick<Store, 'getJob'>;
+  store: Pick<Store, 'getJob' | 'getSchedule'>;
 }
 
 /** The token of an `Authorization: Bearer <token>` header (scheme case-insensitive), or null. */
@@ -134,6 +144,17 @@ export function registerAuthHooks(app: FastifyInstance, opts: AuthHooksOptions):
         const { id } = req.params as { id: string };
         const job = await store.getJob(id);
         if (job && job.tenant_id !== tenant) throw new ApiError(404, 'not_found', 'job not found');
+        return;
+      }
+      case 'schedule-body': {
+        const job = (req.body as { job?: { tenant_id?: unknown } } | undefined)?.job;
+        if (job?.tenant_id !== tenant) throw new ApiError(403, 'forbidden', `this API key may only create schedules for tenant ${tenant}`);
+        return;
+      }
+      case 'schedule': {
+        const { id } = req.params as { id: string };
+        const schedule = await store.getSchedule(id);
+        if (schedule && schedule.tenant_id !== tenant) throw new ApiError(404, 'not_found', 'schedule not found');
         return;
       }
       case 'destination': {

@@ -6,6 +6,7 @@
 //   pulsegate jobs cancel <id> | jobs retry <id>
 //   pulsegate dlq list [--tenant T] | dlq retry <id>... | dlq retry [filters] [--dry-run]
 //   pulsegate destinations list [--tenant T] [--circuit S] | destinations reset <id>
+//   pulsegate schedules create --file s.json | list | get <id> | pause <id> | resume <id> | delete <id>
 //   pulsegate keys create|list|revoke|generate ...        (on the database at DATABASE_PATH)
 //
 // Where: --url or PULSEGATE_URL (default http://127.0.0.1:8080); --api-key or PULSEGATE_API_KEY.
@@ -23,6 +24,7 @@ const HELP: Record<string, string> = {
   jobs         create | get | list | attempts | cancel | retry
   dlq          list | retry
   destinations list | reset
+  schedules    create | list | get | pause | resume | delete
   keys         create | list | revoke | generate   (local: the database at DATABASE_PATH)
 options for every API command:
   --url <url>        the service (PULSEGATE_URL; default http://127.0.0.1:8080)
@@ -53,6 +55,13 @@ exit codes: 0 done, 1 refused by the API (4xx), 2 usage, 3 unreachable or 5xx
   list [--tenant T] [--circuit closed|open|half_open] [--limit N]
                           each (tenant, origin) lane: circuit, failures in a row, in flight, waiting
   reset <id>              close a destination's circuit by hand (the id from list)`,
+  schedules: `usage: pulsegate schedules <command>
+  create --file <schedule.json>     create a schedule from a JSON file ('-' for stdin)
+  list [--tenant T] [--status active|paused|ended] [--limit N] [--cursor C] [--all]
+                                    schedules, newest first
+  get <id>                          one schedule, with its job template
+  pause <id> | resume <id>          stop its ticks / tick again from now on
+  delete <id>                       delete it (the jobs its ticks created stay)`,
 };
 
 class UsageError extends Error {}
@@ -340,6 +349,78 @@ async function destinations(client: PulseGateClient, command: string | undefined
   }
 }
 
+interface ScheduleLike {
+  id: string;
+  tenant_id: string;
+  cron: string;
+  time_zone: string;
+  status: string;
+  next_tick_at: string | null;
+  last_tick_at: string | null;
+  job: Record<string, unknown>;
+}
+
+function scheduleRows(list: ScheduleLike[]): string {
+  return table(
+    ['ID', 'TENANT', 'CRON', 'TIME ZONE', 'STATUS', 'NEXT TICK', 'LAST TICK', 'TYPE'],
+    list.map((s) => [s.id, s.tenant_id, s.cron, s.time_zone, s.status, s.next_tick_at, s.last_tick_at, String(s.job.type ?? '')]),
+  );
+}
+
+async function schedules(client: PulseGateClient, command: string | undefined, args: string[], out: Out): Promise<number> {
+  const id = () => ({ params: { path: { id: oneId(parseArgs({ args, allowPositionals: true, strict: true }).positionals, 'schedule id') } } });
+  switch (command) {
+    case 'create': {
+      const { values } = parseArgs({ args, options: { file: { type: 'string' } }, strict: true });
+      if (!values.file) throw new UsageError('give --file <schedule.json> (or --file - for stdin)');
+      let body: unknown;
+      try {
+        body = JSON.parse(readFileSync(values.file === '-' ? 0 : values.file, 'utf8'));
+      } catch (err) {
+        throw new UsageError(`cannot read a JSON schedule from ${values.file}: ${(err as Error).message}`);
+      }
+      const s = await call(client.POST('/v1/schedules', { body: body as never }));
+      out.print(out.json ? JSON.stringify(s) : scheduleRows([s]));
+      return EXIT.ok;
+    }
+    case 'list': {
+      const { values } = parseArgs({
+        args,
+        options: { tenant: { type: 'string' }, status: { type: 'string' }, limit: { type: 'string' }, cursor: { type: 'string' }, all: { type: 'boolean' } },
+        strict: true,
+      });
+      const query = {
+        ...(values.tenant ? { tenant_id: values.tenant } : {}),
+        ...(values.status ? { status: values.status as 'active' } : {}),
+        ...(values.limit ? { limit: Number(values.limit) } : {}),
+      };
+      const page = await listPages(values.all === true, (cursor) => call(client.GET('/v1/schedules', { params: { query: { ...query, ...(cursor ? { cursor } : {}) } } })), values.cursor);
+      out.print(out.json ? JSON.stringify(page) : `${scheduleRows(page.data)}${page.next_cursor ? `\n(more: --cursor ${page.next_cursor})` : ''}`);
+      return EXIT.ok;
+    }
+    case 'get': {
+      const s = await call(client.GET('/v1/schedules/{id}', id()));
+      out.print(out.json ? JSON.stringify(s) : `${scheduleRows([s])}\n\njob: ${JSON.stringify(s.job)}`);
+      return EXIT.ok;
+    }
+    case 'pause':
+    case 'resume': {
+      const s = await call(client.POST(command === 'pause' ? '/v1/schedules/{id}/pause' : '/v1/schedules/{id}/resume', id()));
+      out.print(out.json ? JSON.stringify(s) : scheduleRows([s]));
+      return EXIT.ok;
+    }
+    case 'delete': {
+      const params = id();
+      // 204: no body to hand back
+      await call(client.DELETE('/v1/schedules/{id}', params).then((r) => (r.response.ok ? { ...r, data: null } : r)));
+      out.print(out.json ? JSON.stringify({ deleted: params.params.path.id }) : `deleted ${params.params.path.id}`);
+      return EXIT.ok;
+    }
+    default:
+      throw new UsageError(command ? `unknown command schedules ${command}` : 'give a schedules command');
+  }
+}
+
 /** Runs one command line; returns the exit code. Output goes to out, diagnostics to err. */
 async function run(argv: string[], env: NodeJS.ProcessEnv, out: (s: string) => void, err: (s: string) => void): Promise<number> {
   const globals = parseArgs({
@@ -381,6 +462,7 @@ async function run(argv: string[], env: NodeJS.ProcessEnv, out: (s: string) => v
     if (group === 'jobs') return await jobs(client, command, rest, o);
     if (group === 'dlq') return await dlq(client, command, rest, o);
     if (group === 'destinations') return await destinations(client, command, rest, o);
+    if (group === 'schedules') return await schedules(client, command, rest, o);
     throw new UsageError(`unknown group ${group}`);
   } catch (e) {
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {

@@ -59,7 +59,22 @@ export type PulseEvent =
   | { type: 'signing.expiring'; tenant_id: string; expires_at: number }
   /** A tenant's own signing secrets have all expired: its deliveries are signed with the global secret. */
   | { type: 'signing.fallback'; tenant_id: string; expires_at: number }
-  | { type: 'jobs.pruned'; count: number };
+  | { type: 'jobs.pruned'; count: number }
+  /** One tick of a schedule made into a job (or replayed: an earlier round made it; or refused by a rule). */
+  | {
+      type: 'schedule.tick';
+      schedule_id: string;
+      tenant_id: string;
+      tick_at: number;
+      /** How long after the tick its job was created (ms). */
+      late_ms: number;
+      job_id: string | null;
+      outcome: 'created' | 'replayed' | 'deduplicated' | 'refused';
+      reason?: string;
+    }
+  /** Due ticks not created: missed beyond the catch-up limit, or skipped by the schedule's policy. */
+  | { type: 'schedule.skipped'; schedule_id: string; tenant_id: string; count: number; policy: 'catch_up' | 'skip' }
+  | { type: 'schedule.changed'; schedule_id: string; tenant_id: string; action: 'created' | 'paused' | 'resumed' | 'deleted' | 'ended' };
 
 export type PulseEventType = PulseEvent['type'];
 export type Listener = (event: PulseEvent) => void;

@@ -118,6 +118,37 @@ export function attachEventLogger(events: EventBus, logger: Logger): () => void 
       case 'jobs.pruned':
         logger.info({ event: e.type, count: e.count }, 'pruned jobs past retention');
         break;
+      case 'schedule.changed':
+        logger.info({ event: e.type, schedule_id: e.schedule_id, tenant_id: e.tenant_id, action: e.action }, `schedule ${e.action}`);
+        break;
+      case 'schedule.skipped':
+        logger.info(
+          { event: e.type, schedule_id: e.schedule_id, tenant_id: e.tenant_id, count: e.count, policy: e.policy },
+          'schedule ticks missed while no instance ran were skipped',
+        );
+        break;
+      case 'schedule.tick': {
+        if (e.outcome === 'refused') {
+          logger.warn(
+            { event: e.type, schedule_id: e.schedule_id, tenant_id: e.tenant_id, tick_at: new Date(e.tick_at).toISOString(), reason: e.reason },
+            'schedule tick refused: no job created for it',
+          );
+        } else if (logger.isLevelEnabled('debug')) {
+          logger.debug(
+            {
+              event: e.type,
+              schedule_id: e.schedule_id,
+              tenant_id: e.tenant_id,
+              tick_at: new Date(e.tick_at).toISOString(),
+              late_ms: e.late_ms,
+              job_id: e.job_id,
+              outcome: e.outcome,
+            },
+            'schedule tick',
+          );
+        }
+        break;
+      }
       // the hot, detailed ones: skip building the object unless the level is on
       case 'job.created':
         if (logger.isLevelEnabled('debug')) {

@@ -278,6 +278,19 @@ export function createMetrics(o: MetricsOptions): Metrics {
     registers: [registry],
   });
 
+  const scheduleTicks = new Counter({
+    name: 'pulsegate_schedule_ticks_total',
+    help: 'Schedule ticks handled, by outcome: created (a job), replayed (an earlier round made it), deduplicated, refused (a rule refused the job)',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  const scheduleSkipped = new Counter({
+    name: 'pulsegate_schedule_ticks_skipped_total',
+    help: 'Due schedule ticks not created: missed beyond the catch-up limit, or skipped by the schedule',
+    registers: [registry],
+  });
+  for (const outcome of ['created', 'replayed', 'deduplicated', 'refused']) scheduleTicks.inc({ outcome }, 0);
+
   // Label objects for the bounded label sets, built once. Without tenant labels, every labelled
   // series is initialised to 0 so rate() sees its first increment.
   const completedLabels = { success: { status: 'success' }, failed: { status: 'failed' } };
@@ -360,6 +373,12 @@ export function createMetrics(o: MetricsOptions): Metrics {
         break;
       case 'jobs.pruned':
         pruned.inc(e.count);
+        break;
+      case 'schedule.tick':
+        scheduleTicks.inc({ outcome: e.outcome });
+        break;
+      case 'schedule.skipped':
+        scheduleSkipped.inc(e.count);
         break;
       case 'job.status':
         // carried by attempt.finished (next_status); counting it too would count twice

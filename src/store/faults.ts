@@ -110,6 +110,11 @@ const WRITES = new Set([
   'createApiKey',
   'revokeApiKey',
   'probeWrite',
+  'createSchedule',
+  'pauseSchedule',
+  'resumeSchedule',
+  'deleteSchedule',
+  'advanceSchedule',
 ]);
 
 const healthOf = new WeakMap<object, StoreHealth>();

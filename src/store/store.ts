@@ -13,6 +13,7 @@ import type { BulkAction, BulkProgress, JobSelector } from '../domain/bulk.js';
 import type { CreateOutcome, Job, JobStatus, NewJob } from '../domain/job.js';
 import type { OrderingKey } from '../domain/ordering.js';
 import type { NextStep } from '../domain/retry-policy.js';
+import type { ScheduleStore } from './schedules.js';
 
 export interface ListFilter {
   tenant_id?: string;
@@ -123,7 +124,8 @@ export function keptLanes(lanes: LaneSync[]): { tenant_id: string; origin: strin
   return lanes.filter((l) => l.keep).map(({ tenant_id, origin }) => ({ tenant_id, origin }));
 }
 
-export interface Store {
+/** Schedules (recurring jobs) are their own part of the contract: ./schedules.ts. */
+export interface Store extends ScheduleStore {
   readonly driver: 'sqlite' | 'postgres';
   /**
    * Destinations are held under a lease, so that one instance at a time delivers each (PostgreSQL,

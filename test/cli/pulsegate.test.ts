@@ -57,7 +57,7 @@ describe('the pulsegate CLI', () => {
   });
 
   it('prints help for every group, and exits 2 on a usage error', async () => {
-    for (const args of [['--help'], ['jobs', '--help'], ['dlq', '--help'], ['destinations', '--help']]) {
+    for (const args of [['--help'], ['jobs', '--help'], ['dlq', '--help'], ['destinations', '--help'], ['schedules', '--help']]) {
       const r = await cli(args);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /^usage: pulsegate/);
@@ -182,6 +182,27 @@ describe('the pulsegate CLI', () => {
     assert.equal(unknown.code, 1);
     assert.match(unknown.stderr, /404 not_found/);
     await cli(['jobs', 'cancel', '--tenant', 'dead']);
+  });
+
+  it('creates, lists, gets, pauses, resumes and deletes a schedule', async () => {
+    const file = join(dir, 'schedule.json');
+    writeFileSync(file, JSON.stringify({ cron: '0 3 * * *', time_zone: 'Europe/Berlin', job: jobBody(`${rx.url}/nightly`, { type: 'report.nightly' }) }));
+    const created = await cli(['schedules', 'create', '--file', file, '--json']);
+    assert.equal(created.code, 0, created.stderr);
+    const { id } = JSON.parse(created.stdout) as { id: string };
+    const list = await cli(['schedules', 'list']);
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, /NEXT TICK/);
+    assert.match(list.stdout, new RegExp(`${id}.*0 3 \\* \\* \\*.*Europe/Berlin.*active`));
+    assert.match((await cli(['schedules', 'get', id])).stdout, /report\.nightly/);
+    assert.match((await cli(['schedules', 'pause', id])).stdout, /paused/);
+    const again = await cli(['schedules', 'pause', id]);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /409 conflict/);
+    assert.match((await cli(['schedules', 'resume', id])).stdout, /active/);
+    const gone = await cli(['schedules', 'delete', id]);
+    assert.equal(gone.code, 0, gone.stderr);
+    assert.equal((await cli(['schedules', 'get', id])).code, 1);
   });
 
   it('runs the local keys commands', async () => {

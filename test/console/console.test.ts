@@ -211,6 +211,23 @@ describe('the web console', { skip }, () => {
     for (const id of [firstId, secondId]) await svc.post(`/v1/jobs/${id}/cancel`, {}, auth);
   });
 
+  it('lists schedules with their next tick, and pauses one', async () => {
+    const res = await svc.post('/v1/schedules', { cron: '30 2 * * *', time_zone: 'America/New_York', job: jobBody(`${rx.url}/nightly`, { type: 'report.nightly' }) }, auth);
+    assert.equal(res.status, 201, await res.clone().text());
+    const s = (await res.json()) as { id: string };
+    await page.goto(`${svc.url}/console/#/schedules`);
+    const row = page.getByTestId(`schedule ${s.id}`);
+    await row.getByText('30 2 * * *').waitFor();
+    await row.getByText('America/New_York').waitFor();
+    await row.getByText('report.nightly').waitFor();
+    await row.getByText('active', { exact: true }).waitFor();
+    await shot('schedules');
+    await page.getByRole('button', { name: `Pause schedule ${s.id}` }).click();
+    await page.getByRole('status').filter({ hasText: `Schedule ${s.id} is paused` }).waitFor();
+    await row.getByText('paused', { exact: true }).waitFor();
+    assert.equal(((await (await svc.request(`/v1/schedules/${s.id}`, { headers: auth })).json()) as { status: string }).status, 'paused');
+  });
+
   it('ran nothing a job or a receiver wrote, and broke no CSP rule', async () => {
     assert.equal(await page.evaluate('window.__pwned'), undefined);
     assert.deepEqual(dialogs, []);

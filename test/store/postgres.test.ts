@@ -20,7 +20,7 @@ if (await postgresAvailable('Store contract: postgres')) {
   });
 
   storeContract('postgres', async () => {
-    await pool.query('DELETE FROM attempts; DELETE FROM jobs; DELETE FROM idempotency_keys; DELETE FROM dedupe_keys; DELETE FROM bulk_operations; DELETE FROM api_keys');
+    await pool.query('DELETE FROM attempts; DELETE FROM jobs; DELETE FROM idempotency_keys; DELETE FROM dedupe_keys; DELETE FROM bulk_operations; DELETE FROM api_keys; DELETE FROM schedules');
     // the pool outlives the test's store: it is the file's, ended after the last test
     return { store: new PostgresStore(pool), cleanup: async () => undefined };
   });

@@ -11,6 +11,7 @@ import { JOB_STATUSES, type CreateOutcome, type Job, type JobStatus, type NewJob
 import type { NextStep } from '../../src/domain/retry-policy.js';
 import type { BulkStep, ClaimedJob, Store } from '../../src/store/store.js';
 import { FakeClock } from '../support/fake-clock.js';
+import { scheduleContract } from './schedule-contract.js';
 
 export type MakeStore = () => Promise<{ store: Store; cleanup: () => Promise<void> }>;
 
@@ -1544,5 +1545,7 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         assert.equal(await store.nextDueAt(), j.run_at);
       });
     });
+
+    scheduleContract(() => store);
   });
 }

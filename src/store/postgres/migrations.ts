@@ -170,6 +170,36 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
     `,
   },
   {
+    version: 6,
+    name: 'recurring schedules',
+    sql: `
+      -- One row per schedule (see domain/schedule.ts). next_tick_at is the first tick not yet made
+      -- into a job; one instance at a time holds a due schedule under a lease while it creates the
+      -- tick's job, whose idempotency key (schedule id + tick) makes a second try a replay.
+      CREATE TABLE schedules (
+        id               TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+        tenant_id        TEXT COLLATE "C" NOT NULL,
+        cron             TEXT    NOT NULL,
+        time_zone        TEXT    NOT NULL,
+        template_json    TEXT    NOT NULL,
+        start_at         BIGINT,
+        end_at           BIGINT,
+        missed_ticks     TEXT    NOT NULL CHECK (missed_ticks IN ('catch_up','skip')),
+        catch_up_limit   INTEGER NOT NULL,
+        status           TEXT    NOT NULL CHECK (status IN ('active','paused','ended')),
+        next_tick_at     BIGINT,
+        last_tick_at     BIGINT,
+        last_job_id      TEXT COLLATE "C",
+        lease_owner      TEXT COLLATE "C",
+        lease_expires_at BIGINT,
+        created_at       BIGINT  NOT NULL,
+        updated_at       BIGINT  NOT NULL
+      );
+      CREATE INDEX schedules_tenant ON schedules (tenant_id, id);
+      CREATE INDEX schedules_due ON schedules (next_tick_at) WHERE status = 'active';
+    `,
+  },
+  {
     version: 7,
     name: 'trace context of a job (W3C traceparent and tracestate)',
     sql: `

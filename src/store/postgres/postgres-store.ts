@@ -7,6 +7,8 @@
 
 import type pg from 'pg';
 import type { Attempt } from '../../domain/attempt.js';
+import type { NewSchedule, Schedule } from '../../domain/schedule.js';
+import type { ScheduleAdvance, ScheduleCommandResult, ScheduleFilter } from '../schedules.js';
 import type { CreateOutcome, Job, JobStatus, NewJob } from '../../domain/job.js';
 import type {
   ApiKeyRecord,
@@ -36,6 +38,7 @@ import { migratePg } from './migrations.js';
 import { DUE_CHANNEL, DueListener, newSender, type NotifyTarget } from './notifier.js';
 import { createPool, type PgPoolOptions } from './pool.js';
 import * as reads from './reads.js';
+import * as schedules from './schedules.js';
 
 export interface PostgresStoreOptions extends PgPoolOptions {
   /** Wake other instances with NOTIFY when this one writes work they could take (PG_NOTIFY). Default true. */
@@ -193,5 +196,41 @@ export class PostgresStore implements Store {
 
   pruneExpiredKeys(now: number): Promise<number> {
     return housekeeping.pruneExpiredKeys(this.pool, now);
+  }
+
+  createSchedule(s: NewSchedule): Promise<Schedule> {
+    return schedules.createSchedule(this.pool, s);
+  }
+
+  getSchedule(id: string): Promise<Schedule | null> {
+    return schedules.getSchedule(this.pool, id);
+  }
+
+  listSchedules(filter: ScheduleFilter, limit: number, cursor: string | null): Promise<Page<Schedule>> {
+    return schedules.listSchedules(this.pool, filter, limit, cursor);
+  }
+
+  pauseSchedule(id: string, now: number): Promise<ScheduleCommandResult> {
+    return schedules.pauseSchedule(this.pool, id, now);
+  }
+
+  resumeSchedule(id: string, nextTickAt: number | null, now: number): Promise<ScheduleCommandResult> {
+    return schedules.resumeSchedule(this.pool, id, nextTickAt, now);
+  }
+
+  deleteSchedule(id: string): Promise<Schedule | null> {
+    return schedules.deleteSchedule(this.pool, id);
+  }
+
+  claimDueSchedules(owner: string, now: number, leaseMs: number, limit: number, opts?: { all?: boolean }): Promise<Schedule[]> {
+    return schedules.claimDueSchedules(this.pool, owner, now, leaseMs, limit, opts?.all === true);
+  }
+
+  advanceSchedule(a: ScheduleAdvance, now: number): Promise<boolean> {
+    return schedules.advanceSchedule(this.pool, a, now);
+  }
+
+  nextScheduleTickAt(): Promise<number | null> {
+    return schedules.nextScheduleTickAt(this.pool);
   }
 }

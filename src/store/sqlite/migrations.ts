@@ -179,6 +179,35 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
+    version: 7,
+    name: 'recurring schedules',
+    sql: `
+      -- One row per schedule (see domain/schedule.ts). next_tick_at is the first tick not yet made
+      -- into a job; the ticker holds a due schedule under a lease while it creates its tick's job.
+      CREATE TABLE schedules (
+        id               TEXT    NOT NULL PRIMARY KEY,
+        tenant_id        TEXT    NOT NULL,
+        cron             TEXT    NOT NULL,
+        time_zone        TEXT    NOT NULL,
+        template_json    TEXT    NOT NULL,
+        start_at         INTEGER,
+        end_at           INTEGER,
+        missed_ticks     TEXT    NOT NULL CHECK (missed_ticks IN ('catch_up','skip')),
+        catch_up_limit   INTEGER NOT NULL,
+        status           TEXT    NOT NULL CHECK (status IN ('active','paused','ended')),
+        next_tick_at     INTEGER,
+        last_tick_at     INTEGER,
+        last_job_id      TEXT,
+        lease_owner      TEXT,
+        lease_expires_at INTEGER,
+        created_at       INTEGER NOT NULL,
+        updated_at       INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX schedules_tenant ON schedules (tenant_id, id);
+      CREATE INDEX schedules_due ON schedules (next_tick_at) WHERE status = 'active';
+    `,
+  },
+  {
     version: 8,
     name: 'trace context of a job (W3C traceparent and tracestate)',
     sql: `

@@ -6,6 +6,8 @@
 
 import Database from 'better-sqlite3';
 import type { Attempt } from '../../domain/attempt.js';
+import type { NewSchedule, Schedule } from '../../domain/schedule.js';
+import type { ScheduleAdvance, ScheduleCommandResult, ScheduleFilter } from '../schedules.js';
 import { JOB_STATUSES, type CreateOutcome, type Job, type JobStatus, type NewJob } from '../../domain/job.js';
 import type {
   ApiKeyRecord,
@@ -25,6 +27,7 @@ import { realDueAt, type OrderingKey } from '../../domain/ordering.js';
 import { keptLanes, type LaneLease, type LaneSync } from '../store.js';
 import { SqliteBulk } from './bulk.js';
 import { OrderingLines } from './ordering.js';
+import { SqliteSchedules } from './schedules.js';
 import { migrate, NOT_SUCCESS } from './migrations.js';
 import { Checkpointer } from './checkpointer.js';
 import { WalSync } from './wal-sync.js';
@@ -152,6 +155,7 @@ export class SqliteStore implements Store {
   private readonly listStmts = new Map<string, Stmt<Named, JobRow>>();
   private bulkCommands: SqliteBulk | null = null;
   private orderingLines: OrderingLines | null = null;
+  private scheduleStmts: SqliteSchedules | null = null;
 
   private readonly createTx: (jobs: NewJob[], now: number) => CreateOutcome[];
   private readonly completeTx: (completions: AttemptCompletion[], now: number) => void;
@@ -595,6 +599,50 @@ export class SqliteStore implements Store {
   private get lines(): OrderingLines {
     this.orderingLines ??= new OrderingLines(this.db);
     return this.orderingLines;
+  }
+
+  // ── schedules (../schedules.ts) ──────────────────────────────────────────────────────────────
+
+  /** Prepared on first use, like the statements (after migrate). */
+  private get schedules(): SqliteSchedules {
+    this.scheduleStmts ??= new SqliteSchedules(this.db);
+    return this.scheduleStmts;
+  }
+
+  async createSchedule(s: NewSchedule): Promise<Schedule> {
+    return this.durable(this.schedules.create(s));
+  }
+
+  async getSchedule(id: string): Promise<Schedule | null> {
+    return this.schedules.get(id);
+  }
+
+  async listSchedules(filter: ScheduleFilter, limit: number, cursor: string | null): Promise<Page<Schedule>> {
+    return this.schedules.list(filter, limit, cursor);
+  }
+
+  async pauseSchedule(id: string, now: number): Promise<ScheduleCommandResult> {
+    return this.durable(this.schedules.pause(id, now));
+  }
+
+  async resumeSchedule(id: string, nextTickAt: number | null, now: number): Promise<ScheduleCommandResult> {
+    return this.durable(this.schedules.resume(id, nextTickAt, now));
+  }
+
+  async deleteSchedule(id: string): Promise<Schedule | null> {
+    return this.durable(this.schedules.remove(id));
+  }
+
+  async claimDueSchedules(owner: string, now: number, leaseMs: number, limit: number, opts?: { all?: boolean }): Promise<Schedule[]> {
+    return this.schedules.claim(owner, now, leaseMs, limit, opts?.all === true);
+  }
+
+  async advanceSchedule(a: ScheduleAdvance, now: number): Promise<boolean> {
+    return this.durable(this.schedules.advance(a, now));
+  }
+
+  async nextScheduleTickAt(): Promise<number | null> {
+    return this.schedules.nextTickAt();
   }
 
   // ── API keys ─────────────────────────────────────────────────────────────────────────────────

@@ -6,6 +6,8 @@
 
 import type { Worker } from 'node:worker_threads';
 import type { Attempt } from '../../domain/attempt.js';
+import type { NewSchedule, Schedule } from '../../domain/schedule.js';
+import type { ScheduleAdvance, ScheduleCommandResult, ScheduleFilter } from '../schedules.js';
 import type { CreateOutcome, Job, JobStatus, NewJob } from '../../domain/job.js';
 import type {
   ApiKeyRecord,
@@ -172,5 +174,32 @@ export class ThreadedSqliteStore implements Store {
   }
   pruneExpiredKeys(now: number): Promise<number> {
     return this.call('pruneExpiredKeys', now);
+  }
+  createSchedule(s: NewSchedule): Promise<Schedule> {
+    return this.call('createSchedule', s);
+  }
+  getSchedule(id: string): Promise<Schedule | null> {
+    return this.call('getSchedule', id);
+  }
+  listSchedules(filter: ScheduleFilter, limit: number, cursor: string | null): Promise<Page<Schedule>> {
+    return this.call('listSchedules', filter, limit, cursor);
+  }
+  pauseSchedule(id: string, now: number): Promise<ScheduleCommandResult> {
+    return this.call('pauseSchedule', id, now);
+  }
+  resumeSchedule(id: string, nextTickAt: number | null, now: number): Promise<ScheduleCommandResult> {
+    return this.call('resumeSchedule', id, nextTickAt, now);
+  }
+  deleteSchedule(id: string): Promise<Schedule | null> {
+    return this.call('deleteSchedule', id);
+  }
+  claimDueSchedules(owner: string, now: number, leaseMs: number, limit: number, opts?: { all?: boolean }): Promise<Schedule[]> {
+    return this.call('claimDueSchedules', owner, now, leaseMs, limit, opts);
+  }
+  advanceSchedule(a: ScheduleAdvance, now: number): Promise<boolean> {
+    return this.call('advanceSchedule', a, now);
+  }
+  nextScheduleTickAt(): Promise<number | null> {
+    return this.call('nextScheduleTickAt');
   }
 }

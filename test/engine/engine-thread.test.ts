@@ -1,6 +1,6 @@
-// The engine on its own thread (ENGINE_THREAD=true, what npm start runs): jobs created one by one
-// and in batches are delivered once each; cancel, retry, destinations, metrics and the drain on
-// stop reach across the thread. The crash and SIGTERM tests run it in real processes.
+// The engine on its own thread (ENGINE_THREAD=true; off by default, see DESIGN "Two threads"): jobs
+// created one by one and in batches are delivered once each; cancel, retry, destinations, metrics
+// and the drain on stop reach across the thread, in process and in a real process.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -103,11 +103,11 @@ describe('the engine on its own thread', () => {
   });
 });
 
-describe('the engine thread in a real process (npm start)', () => {
+describe('the engine thread in a real process (npm start with ENGINE_THREAD=true)', () => {
   it('logs one whole JSON line per attempt, written by the main thread between its own lines', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pulsegate-thread-'));
     const rx = await startReceiver();
-    const svc = await spawnService({ DATABASE_PATH: join(dir, 'p.db') });
+    const svc = await spawnService({ DATABASE_PATH: join(dir, 'p.db'), ENGINE_THREAD: 'true' });
     try {
       const created = await Promise.all(
         Array.from({ length: 100 }, async (_, n) => {

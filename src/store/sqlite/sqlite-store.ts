@@ -55,11 +55,11 @@ export interface SqliteStoreOptions {
   walLimitBytes?: number;
   /** How often the worker thread checkpoints. Default 250 ms. */
   checkpointIntervalMs?: number;
-  /** The connection's page cache, in MB (SQLITE_CACHE_MB). Default 8. */
+  /** The connection's page cache, in MB (SQLITE_CACHE_MB). Default 4. */
   cacheSizeMb?: number;
 }
 
-const DEFAULT_CACHE_MB = 8;
+const DEFAULT_CACHE_MB = 4;
 
 const DEFAULT_WAL_LIMIT_BYTES = 64 * 1024 * 1024;
 

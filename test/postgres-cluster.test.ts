@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from './support/postgres.js';
-import { spawnService, type ServiceProcess } from './support/process.js';
+import { spawnService, stopAll, type ServiceProcess } from './support/process.js';
 import { startReceiver, type Receiver } from './support/receiver.js';
 import { eventually, jobBody } from './support/service.js';
 
@@ -44,10 +44,7 @@ if (await postgresAvailable('three instances on PostgreSQL')) {
       await sql.connect();
     });
     after(async () => {
-      for (const p of instances) {
-        if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGTERM');
-        await p.exited;
-      }
+      await stopAll(instances);
       await sql?.end();
       await rx?.close();
       await db?.drop();

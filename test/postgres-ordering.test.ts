@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from './support/postgres.js';
-import { spawnService, type ServiceProcess } from './support/process.js';
+import { spawnService, stopAll, type ServiceProcess } from './support/process.js';
 import { orderingLoad, type OrderingLoad } from './support/ordering-load.js';
 
 if (await postgresAvailable('ordering keys on two instances')) {
@@ -24,10 +24,7 @@ if (await postgresAvailable('ordering keys on two instances')) {
       for (let i = 0; i < 2; i++) instances.push(await spawnService(env));
     });
     after(async () => {
-      for (const p of instances) {
-        if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGTERM');
-        await p.exited;
-      }
+      await stopAll(instances);
       await load?.close();
       await db?.drop();
     });

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from '../support/postgres.js';
-import { spawnService, type ServiceProcess } from '../support/process.js';
+import { spawnService, stopAll, type ServiceProcess } from '../support/process.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
 import { eventually } from '../support/service.js';
 import { assertEachTickOnce, everySecondSchedule } from './helpers.js';
@@ -28,10 +28,7 @@ if (await postgresAvailable('schedules on two instances')) {
       await sql.connect();
     });
     after(async () => {
-      for (const p of instances) {
-        if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGTERM');
-        await p.exited;
-      }
+      await stopAll(instances);
       await sql?.end();
       await rx?.close();
       await db?.drop();

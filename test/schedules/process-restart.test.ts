@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
-import { spawnService, type ServiceProcess } from '../support/process.js';
+import { spawnService, stopAll, type ServiceProcess } from '../support/process.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
 import { eventually } from '../support/service.js';
 import { assertEachTickOnce, everySecondSchedule } from './helpers.js';
@@ -23,10 +23,7 @@ describe('an every-second schedule across a SIGKILL and a restart on the same SQ
     rx = await startReceiver();
   });
   after(async () => {
-    for (const p of procs) {
-      if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
-      await p.exited;
-    }
+    await stopAll(procs, 'SIGKILL');
     await rx.close();
     rmSync(dir, { recursive: true, force: true });
   });

@@ -9,6 +9,7 @@ import { Worker } from 'node:worker_threads';
 import { spawnWorker } from '../../src/spawn-worker.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { WriteLock, withWriteLock } from '../../src/store/sqlite/write-lock.js';
+import { writeWithoutPause } from '../support/write-load.js';
 import { newJob } from './store-contract.js';
 
 describe('the SQLite write lock between threads', () => {
@@ -71,21 +72,15 @@ describe('the SQLite write lock between threads', () => {
       const said = (w: Worker) => new Promise<unknown>((resolve, reject) => w.once('message', resolve).once('error', reject));
       await said(worker);
       const theirs = said(worker);
-      let written = 0;
       let largest = 0;
       let startedOver = 0;
       let previous = 0;
-      const until = Date.now() + ms;
-      while (Date.now() < until) {
-        const now = Date.now();
-        await store.createJobs(Array.from({ length: 20 }, (_, i) => newJob(now, { run_at: now + 3_600_000, payload_json: JSON.stringify({ m: written + i }) })), now);
-        written += 20;
-        await new Promise((r) => setImmediate(r));
+      let written = await writeWithoutPause(store, ms, () => {
         const size = statSync(wal).size;
         if (size < previous) startedOver++;
         previous = size;
         largest = Math.max(largest, size);
-      }
+      });
       written += (await theirs) as number;
       assert.ok(startedOver >= 1, `the WAL never started over (largest ${largest} bytes)`);
       assert.ok(largest <= 32 * limit, `the WAL reached ${largest} bytes with a limit of ${limit}`);

@@ -5,7 +5,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { systemClock } from '../../src/clock.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { WriteLock, withWriteLock } from '../../src/store/sqlite/write-lock.js';
-import { newJob } from '../store/store-contract.js';
+import { writeWithoutPause } from './write-load.js';
 
 const { path, lock, walLimitBytes, ms } = workerData as { path: string; lock: SharedArrayBuffer; walLimitBytes: number; ms: number };
 const shared = new WriteLock(lock);
@@ -14,13 +14,6 @@ const store = withWriteLock(
   shared,
 );
 parentPort?.postMessage('ready');
-let written = 0;
-const until = Date.now() + ms;
-while (Date.now() < until) {
-  const now = Date.now();
-  await store.createJobs(Array.from({ length: 20 }, (_, i) => newJob(now, { run_at: now + 3_600_000, payload_json: JSON.stringify({ w: written + i }) })), now);
-  written += 20;
-  await new Promise((r) => setImmediate(r));
-}
+const written = await writeWithoutPause(store, ms);
 await store.close();
 parentPort?.postMessage(written);

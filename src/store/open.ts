@@ -3,6 +3,7 @@
 // (and `pg`, 65-165 ms to load here) is imported only when selected: a SQLite process, and every
 // test that starts one, does not pay for it.
 
+import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import { openSqliteStore } from './sqlite/sqlite-store.js';
 import { ThreadedSqliteStore } from './sqlite/threaded-store.js';
@@ -10,10 +11,12 @@ import { withWriteLock, type WriteLock } from './sqlite/write-lock.js';
 import type { Store } from './store.js';
 
 /**
- * `writeLock`: shared with the other connections of this process to the same SQLite file (the
- * engine thread's), so their writers wait for each other without SQLite's busy sleeps.
+ * `writeLock`: shared with the other connection of this process to the same SQLite file (the engine
+ * thread's), so their writers wait for each other without SQLite's busy sleeps. Then one of the two
+ * runs the WAL checkpoints, on its own connection and on `checkpointClock` (the engine thread),
+ * and the other none (see LockedCheckpointer).
  */
-export async function openConfiguredStore(config: Config, o: { writeLock?: WriteLock } = {}): Promise<Store> {
+export async function openConfiguredStore(config: Config, o: { writeLock?: WriteLock; checkpointClock?: Clock } = {}): Promise<Store> {
   if (config.DATABASE_URL !== undefined) {
     const { openPostgresStore } = await import('./postgres/postgres-store.js');
     return openPostgresStore({
@@ -28,8 +31,10 @@ export async function openConfiguredStore(config: Config, o: { writeLock?: Write
   }
   const opts = { path: config.DATABASE_PATH, synchronous: config.SQLITE_SYNCHRONOUS, cacheSizeMb: config.SQLITE_CACHE_MB };
   if (config.SQLITE_THREAD) return new ThreadedSqliteStore(opts);
-  const store = openSqliteStore(opts);
-  return o.writeLock ? withWriteLock(store, o.writeLock) : store;
+  if (!o.writeLock) return openSqliteStore(opts);
+  const lock = o.writeLock;
+  const store = openSqliteStore({ ...opts, checkpoints: o.checkpointClock ? { lock, clock: o.checkpointClock } : 'elsewhere' });
+  return withWriteLock(store, lock);
 }
 
 /** The database, for logs: a PostgreSQL URL without its user and password. */

@@ -51,8 +51,9 @@ function flush(): void {
 }
 
 try {
-  // the main thread migrated the database and runs its checkpointer; a nested store thread would only add a hop
-  const store = guardStore(await openConfiguredStore({ ...config, SQLITE_THREAD: false }, { writeLock: new WriteLock(writeLock) }));
+  // the main thread migrated the database; this connection runs the checkpoints (see
+  // LockedCheckpointer); a nested store thread would only add a hop
+  const store = guardStore(await openConfiguredStore({ ...config, SQLITE_THREAD: false }, { writeLock: new WriteLock(writeLock), checkpointClock: systemClock }));
   // attempt spans are made here, create spans on the main thread; the SDK loads only when exporting
   const tracing = await createTracing(config, {
     lastAttemptEnd: async (jobId) => (await store.listAttempts(jobId)).at(-1)?.finished_at ?? null,

@@ -5,6 +5,7 @@
 // SQLITE_BUSY_SNAPSHOT (no busy wait) when another process writes between its read and its write.
 
 import Database from 'better-sqlite3';
+import type { Clock } from '../../clock.js';
 import type { Attempt } from '../../domain/attempt.js';
 import type { NewSchedule, Schedule } from '../../domain/schedule.js';
 import type { ScheduleAdvance, ScheduleCommandResult, ScheduleFilter } from '../schedules.js';
@@ -30,7 +31,9 @@ import { OrderingLines } from './ordering.js';
 import { SqliteSchedules } from './schedules.js';
 import { migrate, NOT_SUCCESS } from './migrations.js';
 import { Checkpointer } from './checkpointer.js';
+import { LockedCheckpointer } from './locked-checkpointer.js';
 import { WalSync } from './wal-sync.js';
+import type { WriteLock } from './write-lock.js';
 import {
   attemptInsertParams,
   jobInsertParams,
@@ -53,8 +56,15 @@ export interface SqliteStoreOptions {
    * (journal_size_limit). Default 64 MiB.
    */
   walLimitBytes?: number;
-  /** How often the worker thread checkpoints. Default 250 ms. */
+  /** How often the WAL is checkpointed. Default 250 ms. */
   checkpointIntervalMs?: number;
+  /**
+   * Who checkpoints the WAL. 'worker' (default): a worker thread of its own (Checkpointer), from
+   * migrate() on. With a second writing connection in this process (ENGINE_THREAD): this connection,
+   * finishing under the write lock they share (`{ lock, clock }`, LockedCheckpointer: the engine
+   * thread's), or the other one ('elsewhere': the main thread's).
+   */
+  checkpoints?: 'worker' | 'elsewhere' | { lock: WriteLock; clock: Clock };
   /** The connection's page cache, in MB (SQLITE_CACHE_MB). Default 4. */
   cacheSizeMb?: number;
 }
@@ -169,7 +179,8 @@ export class SqliteStore implements Store {
   private readonly commandTx: (stmt: Stmt<Named, JobRow>, id: string, now: number, then?: (row: JobRow) => JobRow) => CommandResult;
   private readonly pruneKeysTx: (now: number) => number;
   private readonly walSync: WalSync | null;
-  private checkpointer: Checkpointer | null = null;
+  private checkpointer: Checkpointer | LockedCheckpointer | null = null;
+  private readonly checkpoints: NonNullable<SqliteStoreOptions['checkpoints']>;
   private readonly checkpointIntervalMs: number;
   /** Frames in the WAL past which the store finishes a checkpoint itself, so the log starts over. */
   private readonly restartFrames: number;
@@ -201,6 +212,17 @@ export class SqliteStore implements Store {
     const pageSize = Number(this.db.pragma('page_size', { simple: true }));
     this.restartFrames = Math.max(1, Math.floor(walLimit / 2 / (pageSize + 24)));
     this.checkpointIntervalMs = opts.checkpointIntervalMs ?? 250;
+    this.checkpoints = opts.checkpoints ?? 'worker';
+    if (typeof this.checkpoints === 'object' && !this.inMemory) {
+      this.checkpointer = new LockedCheckpointer({
+        db: this.db,
+        path: this.path,
+        lock: this.checkpoints.lock,
+        clock: this.checkpoints.clock,
+        intervalMs: this.checkpointIntervalMs,
+        restartFrames: this.restartFrames,
+      });
+    }
 
     const immediate = <A extends unknown[], R>(fn: (...args: A) => R): ((...args: A) => R) => {
       const tx = this.db.transaction(fn);
@@ -255,7 +277,7 @@ export class SqliteStore implements Store {
 
   async migrate(): Promise<void> {
     migrate(this.db);
-    if (!this.checkpointer && !this.inMemory) {
+    if (!this.checkpointer && !this.inMemory && this.checkpoints === 'worker') {
       this.checkpointer = new Checkpointer(this.path, {
         intervalMs: this.checkpointIntervalMs,
         onCheckpoint: (logFrames) => this.finishCheckpoint(logFrames),

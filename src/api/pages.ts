@@ -6,7 +6,7 @@
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
-export const PAGE_ROUTES: readonly string[] = ['/openapi.json', '/docs', '/docs/*', '/console', '/console/*'];
+const PAGE_ROUTES: readonly string[] = ['/openapi.json', '/docs', '/docs/*', '/console', '/console/*'];
 
 // about the connection or the body as sent, not the page: the server that sends it sets them
 const NOT_COPIED = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'date']);

@@ -3,7 +3,7 @@ import YAML from 'yaml';
 import { systemClock } from '../clock.js';
 import { loadConfig } from '../config.js';
 import type { ApiContext } from './context.js';
-import { buildServer } from './server.js';
+import { buildDocumentedServer } from './server.js';
 
 /** Builds the routes (without a store or engine: nothing is called) and renders their document. */
 export async function renderOpenApi(): Promise<string> {
@@ -21,7 +21,7 @@ export async function renderOpenApi(): Promise<string> {
     metrics: new Proxy({}, { get: unused }),
     destinations: new Proxy({}, { get: unused }),
   } as unknown as ApiContext;
-  const app = await buildServer(ctx);
+  const app = await buildDocumentedServer(ctx);
   await app.ready();
   const doc = (app as unknown as { swagger(): Record<string, unknown> }).swagger();
   await app.close();

@@ -6,7 +6,6 @@
 // of the answer → classify. The destination's timeout_ms bounds the whole exchange.
 
 import { StringDecoder } from 'node:string_decoder';
-import { Agent, request } from 'undici';
 import type { Clock } from '../clock.js';
 import type { DeliveryResult } from '../domain/attempt.js';
 import { isSendableHeader } from '../domain/headers.js';
@@ -14,6 +13,7 @@ import type { Destination } from '../domain/job.js';
 import { classifyError, classifyStatus } from './classify.js';
 import type { Signer } from './signing.js';
 import type { DestinationGuard } from './ssrf.js';
+import { Agent, request } from './undici-request.js';
 
 export interface DeliveryRequest {
   job_id: string;

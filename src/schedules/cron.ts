@@ -6,7 +6,15 @@
 //     schedule still fires every real hour (both 01:00s).
 // Everything here is pure: instants in, instants out.
 
-import { CronExpressionParser } from 'cron-parser';
+import { createRequire } from 'node:module';
+import type { CronExpressionParser as Parser } from 'cron-parser';
+
+// cron-parser and luxon (~1 MB of heap) load with the first expression compiled, not at start: a
+// service without schedules never needs them. Resolved here so a missing package fails at start.
+const require = createRequire(import.meta.url);
+require.resolve('cron-parser');
+// (require caches the module; compileCron runs once per expression, the ticker keeps what it compiles)
+const cronParser = (): typeof Parser => (require('cron-parser') as { CronExpressionParser: typeof Parser }).CronExpressionParser;
 
 export type CronError = { code: 'invalid_cron_expression' | 'unknown_time_zone'; message: string };
 
@@ -37,9 +45,9 @@ export function compileCron(expr: string, zone: string): CronSpec | CronError {
   if (fields.length !== 5 && fields.length !== 6) {
     return { code: 'invalid_cron_expression', message: `cron has ${fields.length} fields; give 5 (minute hour day-of-month month day-of-week) or 6 (seconds first)` };
   }
-  let it: ReturnType<typeof CronExpressionParser.parse>;
+  let it: ReturnType<typeof Parser.parse>;
   try {
-    it = CronExpressionParser.parse(fields.join(' '), { tz: zone, currentDate: new Date(0) });
+    it = cronParser().parse(fields.join(' '), { tz: zone, currentDate: new Date(0) });
     it.next();
   } catch (err) {
     return { code: 'invalid_cron_expression', message: `cron ${JSON.stringify(expr)} is not valid: ${(err as Error).message}` };

@@ -1,8 +1,7 @@
 // A bounded map that forgets its least recently used entry first (the API-key caches, the dedupe
 // cache). In place of lru-cache, which allocates its arrays for `max` entries up front (~240 KB at
 // 10,000, for each cache, used or not) and keeps four per-entry slots besides its Map: this is the
-// Map alone, whose insertion order is the recency order (a hit is moved to the end). Over max, it
-// forgets down to 7/8 of max at once (see evict).
+// Map alone, whose insertion order is the recency order (a hit is moved to the end).
 
 export class Lru<K, V> {
   private readonly map = new Map<K, V>();
@@ -27,22 +26,10 @@ export class Lru<K, V> {
   set(key: K, value: V): void {
     this.map.delete(key);
     this.map.set(key, value);
-    if (this.map.size > this.max) this.evict();
+    if (this.map.size > this.max) this.map.delete(this.map.keys().next().value as K);
   }
 
   delete(key: K): boolean {
     return this.map.delete(key);
-  }
-
-  /**
-   * Drops the oldest eighth in one pass. One at a time would cost up to ~10 µs a set: a Map keeps
-   * deleted slots until it rehashes, and every new iterator walks past them from the start.
-   */
-  private evict(): void {
-    let drop = this.map.size - (this.max - Math.floor(this.max / 8));
-    for (const key of this.map.keys()) {
-      if (drop-- <= 0) break;
-      this.map.delete(key);
-    }
   }
 }

@@ -10,8 +10,8 @@
 // most once per cacheTtlMs) and stay required while the process runs: revoking the last key must not
 // open the API.
 
+import { LRUCache } from 'lru-cache';
 import type { Clock } from '../clock.js';
-import { Lru } from '../lru.js';
 import type { Store } from '../store/store.js';
 import { hashKey, keyId, sameHash, type EnvKey, type Principal } from './keys.js';
 
@@ -53,8 +53,8 @@ export function createAuthenticator(opts: AuthenticatorOptions): Authenticator {
   const { store, clock, envKeys, cacheTtlMs } = opts;
   const size = opts.cacheSize ?? DEFAULT_CACHE_SIZE;
   // Two caches so a flood of made-up keys cannot evict the real ones.
-  const known = new Lru<string, Entry>(size);
-  const unknown = new Lru<string, Entry>(size);
+  const known = new LRUCache<string, Entry>({ max: size });
+  const unknown = new LRUCache<string, Entry>({ max: size });
   let latched = envKeys.length > 0;
   let nextStoreCheck = 0;
 

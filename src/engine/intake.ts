@@ -3,10 +3,10 @@
 // acknowledged before it is durable. A small LRU+TTL cache answers repeated dedupe hits without
 // a write; the store's dedupe index stays the source of truth (it survives restarts).
 
+import { LRUCache } from 'lru-cache';
 import type { Clock } from '../clock.js';
 import type { CreateOutcome, NewJob } from '../domain/job.js';
 import { traceIdOf } from '../domain/trace-context.js';
-import { Lru } from '../lru.js';
 import type { EventBus } from '../observability/events.js';
 import type { ClaimedJob, Store } from '../store/store.js';
 
@@ -48,11 +48,11 @@ export class Intake {
   private pending: Pending[] = [];
   private scheduled = false;
   private inflight = 0;
-  private readonly cache: Lru<string, { job_id: string; expires_at: number }> | null;
+  private readonly cache: LRUCache<string, { job_id: string; expires_at: number }> | null;
   private readonly maxBatch: number;
 
   constructor(private readonly o: IntakeOptions) {
-    this.cache = o.dedupeCacheSize > 0 ? new Lru(o.dedupeCacheSize) : null;
+    this.cache = o.dedupeCacheSize > 0 ? new LRUCache({ max: o.dedupeCacheSize }) : null;
     this.maxBatch = o.maxBatch ?? 2000;
   }
 

@@ -3,10 +3,21 @@
 // itself (server.ts buildDocumentedServer), built on the first request for one and kept: until then
 // none of their modules is loaded. Each request is passed on in process (inject) and its answer
 // copied back: status, headers and body (these are small files and one JSON document).
+//
+// The copy carries the API's routes too (the OpenAPI document is built from them) but no
+// authentication, so it answers only its pages: inject resolves the URL it is given, and a path
+// such as /console/../v1/jobs, which reaches the /console/* route here, is /v1/jobs there. Any
+// request whose route in the copy is not a page is answered 404.
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 const PAGE_ROUTES: readonly string[] = ['/openapi.json', '/docs', '/docs/*', '/console', '/console/*'];
+
+/** A route of the documented copy that is a page: the document, Swagger UI's routes, the console's. */
+export function isPageRoute(url: string | undefined): boolean {
+  if (url === undefined) return false;
+  return url === '/openapi.json' || url === '/docs' || url.startsWith('/docs/') || url === '/console' || url.startsWith('/console/');
+}
 
 // about the connection or the body as sent, not the page: the server that sends it sets them
 const NOT_COPIED = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'date']);
@@ -21,6 +32,9 @@ export function forwardPages(app: FastifyInstance, build: () => Promise<FastifyI
   let pages: Promise<FastifyInstance> | null = null;
   const documented = async (): Promise<FastifyInstance> => {
     pages ??= build().then(async (server) => {
+      server.addHook('onRequest', async (req, reply) => {
+        if (!isPageRoute(req.routeOptions.url)) return reply.callNotFound();
+      });
       await server.ready();
       return server;
     });

@@ -11,12 +11,13 @@
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
-const PAGE_ROUTES: readonly string[] = ['/openapi.json', '/docs', '/docs/*', '/console', '/console/*'];
+/** The pages: the document, and Swagger UI and the console with everything under them. */
+const PAGES: readonly string[] = ['/openapi.json', '/docs', '/console'];
+const PAGE_ROUTES: readonly string[] = PAGES.flatMap((p) => (p.endsWith('.json') ? [p] : [p, `${p}/*`]));
 
-/** A route of the documented copy that is a page: the document, Swagger UI's routes, the console's. */
-export function isPageRoute(url: string | undefined): boolean {
-  if (url === undefined) return false;
-  return url === '/openapi.json' || url === '/docs' || url.startsWith('/docs/') || url === '/console' || url.startsWith('/console/');
+/** A route of the documented copy that is a page (Swagger UI's own routes are under /docs/). */
+function isPageRoute(url: string | undefined): boolean {
+  return url !== undefined && PAGES.some((p) => url === p || url.startsWith(`${p}/`));
 }
 
 // about the connection or the body as sent, not the page: the server that sends it sets them

@@ -44,8 +44,6 @@ export class LockedCheckpointer {
   private timer: Timer | null = null;
   private running: Promise<void> | null = null;
   private stopped = false;
-  /** Checkpoints finished under the lock so far (for tests and diagnostics). */
-  finished = 0;
 
   constructor(private readonly o: LockedCheckpointerOptions) {
     // (WalSync fdatasyncs whichever file it is given, in the thread pool)
@@ -54,8 +52,8 @@ export class LockedCheckpointer {
     this.arm();
   }
 
-  /** Runs one round now (tests), or waits for the one running. */
-  checkpoint(): Promise<void> {
+  /** Runs one round, or waits for the one running. */
+  private checkpoint(): Promise<void> {
     this.running ??= this.round().finally(() => {
       this.running = null;
     });
@@ -92,7 +90,6 @@ export class LockedCheckpointer {
       await this.dbFile.sync();
       if (this.stopped || !db.open) return;
       lock.run(() => passive(db));
-      this.finished++;
     } catch (err) {
       // busy (a reader's snapshot, the other connection's checkpoint) or closing: the next round tries again
       this.o.onError?.((err as Error).message);

@@ -179,8 +179,10 @@ if (await postgresAvailable('lanes across instances on PostgreSQL')) {
       const takenAt = Date.now();
       assert.ok(takenAt >= leaseEnd, `taken over ${leaseEnd - takenAt} ms before the lease ran out`);
       assert.ok(takenAt < probeAt - 500, 'taken over within the cool-down');
-      const seen = (await destinationsOf(other)).find((x) => x.origin === rx.url);
-      assert.equal(seen?.circuit.state, 'open', 'the survivor keeps the circuit the dead holder opened');
+      // the lease row is written by the claim; the survivor's lane (and so its view) follows once it
+      // has read the state the holder left, a query later
+      const seen = await eventually(async () => (await destinationsOf(other)).find((x) => x.origin === rx.url), 5000, 20);
+      assert.equal(seen.circuit.state, 'open', 'the survivor keeps the circuit the dead holder opened');
 
       // nothing reached the receiver during the cool-down, from either instance
       await sleep(Math.max(0, probeAt - Date.now() - 300));

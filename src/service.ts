@@ -12,12 +12,11 @@ import { registerAuthHooks } from './auth/hooks.js';
 import { isLoopbackHost } from './auth/listen-policy.js';
 import { EXPIRY_WARNING_MS, tenantSecretExpiries } from './delivery/signing.js';
 import { createDestinationGuard } from './delivery/ssrf.js';
-import { engineOwner } from './engine/engine.js';
 import type { EngineHandle } from './engine/handle.js';
-import { createEngine } from './engine/setup.js';
 import { EngineThread } from './engine/thread/engine-thread.js';
 import { Housekeeper } from './engine/housekeeper.js';
 import { Intake } from './engine/intake.js';
+import { engineOwner } from './engine/owner.js';
 import { EventBus } from './observability/events.js';
 import { attachEventLogger, createLogger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
@@ -119,6 +118,9 @@ export async function startService(config: Config, o: ServiceOverrides = {}): Pr
     relaying = () => thread.relaying;
     closeEngine = () => thread.close();
   } else {
+    // loaded only here: on the engine thread's side the main thread never loads the engine, its
+    // dispatcher and undici's Agent (worker.ts does)
+    const { createEngine } = await import('./engine/setup.js');
     const parts = createEngine(config, { store, clock, events, lookup: o.lookup, owner: o.owner, random: o.random, secrets, tracing });
     engine = parts.engine;
     closeEngine = () => parts.dispatcher.close();

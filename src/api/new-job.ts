@@ -1,7 +1,7 @@
 // Turns a validated create request into the NewJob the store writes: defaults, times, hashes.
 
 import { createHash } from 'node:crypto';
-import { uuidv7 } from 'uuidv7';
+import { newId } from '../domain/ids.js';
 import type { NewJob } from '../domain/job.js';
 import type { CreateJobBody } from './schemas.js';
 
@@ -49,7 +49,7 @@ export function toNewJob(
       : `h:${sha256(`${body.type}\n${JSON.stringify(destination)}\n${payloadJson}`)}`;
   }
   return {
-    id: uuidv7(),
+    id: newId(),
     tenant_id: body.tenant_id,
     type: body.type,
     payload_json: payloadJson,

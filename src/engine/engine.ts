@@ -18,8 +18,8 @@
  * claimed as room frees.
  */
 
-import { hostname } from 'node:os';
-import { uuidv7 } from 'uuidv7';
+import { HOLD_AHEAD_MS } from './handle.js';
+import { engineOwner } from './owner.js';
 import type { Clock, Timer } from '../clock.js';
 import type { DeliveryResult } from '../domain/attempt.js';
 import type { EventBus } from '../observability/events.js';
@@ -72,18 +72,6 @@ export interface EngineOptions {
   tracing?: Tracing | null;
 }
 
-/**
- * A job created by this process and due within this long is written already held by this engine
- * (see Intake) and waits in memory for its time, so it runs then without a claim statement and
- * without a scheduler round trip through the store. Well inside any lease (renewed in bulk anyway).
- */
-export const HOLD_AHEAD_MS = 2000;
-
-/** A name for this process's engine, unique across restarts: the lease owner of what it holds. */
-export function engineOwner(): string {
-  return `${hostname()}:${process.pid}:${uuidv7().slice(-12)}`;
-}
-
 export interface EngineStats {
   /** Jobs waiting in memory: in lanes and held ahead of their time (the memory queue's depth). */
   queued: number;
@@ -96,6 +84,11 @@ export interface EngineStats {
   concurrency: number;
   /** Destinations this instance holds under a lease (PostgreSQL); absent where every destination is its own. */
   destinationsHeld?: number;
+  /**
+   * The engine thread's V8 heap, in bytes: committed, used, and the young generation's committed
+   * part. Absent when the engine runs on the main thread, whose heap nodejs_heap_* report.
+   */
+  heap?: { committed: number; used: number; young: number };
 }
 
 export class Engine {

@@ -107,6 +107,19 @@ export function createMetrics(o: MetricsOptions): Metrics {
     'Destinations this instance holds under a lease and alone delivers (PostgreSQL; 0 on SQLite, where every destination is the one process\'s)',
     (s) => s.destinationsHeld ?? 0,
   );
+  new Gauge({
+    name: 'pulsegate_engine_thread_heap_bytes',
+    help: "The engine thread's V8 heap (ENGINE_THREAD=true; nodejs_heap_* are the main thread's): committed, used, and young (the young generation's committed part)",
+    labelNames: ['kind'],
+    registers: [registry],
+    collect() {
+      const heap = o.engineStats().heap;
+      if (!heap) return;
+      this.set({ kind: 'committed' }, heap.committed);
+      this.set({ kind: 'used' }, heap.used);
+      this.set({ kind: 'young' }, heap.young);
+    },
+  });
   const lanesLost = new Counter({
     name: 'pulsegate_destination_leases_lost_total',
     help: 'Destinations this instance held under a lease and lost (another instance holds it, or the lease ran out unrenewed); their waiting jobs went back to the store',

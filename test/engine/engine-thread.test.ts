@@ -12,6 +12,7 @@ import { startReceiver, type Receiver } from '../support/receiver.js';
 import { eventually, jobBody, startTestService, type TestService } from '../support/service.js';
 import { createJob, waitForStatus } from '../support/jobs.js';
 import { spawnService } from '../support/process.js';
+import { ENGINE_SEMI_SPACE_MB } from '../../src/engine/thread/engine-thread.js';
 
 describe('the engine on its own thread', () => {
   let svc: TestService;
@@ -60,6 +61,11 @@ describe('the engine on its own thread', () => {
     for (const id of ids) assert.equal(hits(id), 1, `${id} delivered once`);
     await eventually(async () => (await metric('pulsegate_attempts_total')) - before === ids.length, 5000);
     await eventually(async () => svc.engine.stats().queued === 0 && svc.engine.stats().inFlight === 0, 5000);
+    // the engine isolate's heap, in /metrics beside the main thread's, its young generation held small
+    const heap = async (kind: string) => metric(`pulsegate_engine_thread_heap_bytes{kind="${kind}"}`);
+    const [committed, used, young] = [await heap('committed'), await heap('used'), await heap('young')];
+    assert.ok(used > 1e6 && used <= committed, `engine heap: ${used} used of ${committed} committed`);
+    assert.ok(young > 0 && young <= 2 * ENGINE_SEMI_SPACE_MB * 2 ** 20, `young generation ${young} bytes`);
   });
 
   it('cancels a job waiting in memory for a rate-limit token, and retries a failed one', async () => {

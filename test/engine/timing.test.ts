@@ -8,7 +8,7 @@ import { startReceiver, type Receiver } from '../support/receiver.js';
 import { eventually, jobBody, startTestService, type TestService } from '../support/service.js';
 import { attemptsOf, createJob, getJob, waitForStatus } from '../support/jobs.js';
 import Database from 'better-sqlite3';
-import { HOLD_AHEAD_MS } from '../../src/engine/engine.js';
+import { HOLD_AHEAD_MS } from '../../src/engine/handle.js';
 import type { Store } from '../../src/store/store.js';
 
 /** Counts calls to one store method from now on; returns the reader. */

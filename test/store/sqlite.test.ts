@@ -128,6 +128,61 @@ describe('SQLite driver', () => {
     assert.equal(normal.walSyncs, 0);
   });
 
+  it('commits the creates that arrive while an fdatasync runs in one transaction when it ends, each call on its own', async () => {
+    const store = openStore();
+    await store.migrate();
+    const reader = new Database(path, { readonly: true });
+    const count = () => (reader.prepare('SELECT count(*) AS n FROM jobs').get() as { n: number }).n;
+    try {
+      const [commits, syncs] = [store.createCommits, store.walSyncs];
+      const first = store.createJobs([newJob(1000)], 1000); // committed now; its fdatasync starts
+      const key = { idempotency_key: 'k', idempotency_hash: 'h', idempotency_expires_at: 99_999 };
+      const rest = [
+        store.createJobs([newJob(1001), newJob(1001)], 1001),
+        store.createJobs([newJob(1002, key)], 1002),
+        store.createJobs([newJob(1003, key)], 1003), // the same key: a replay of the call before it
+        store.createJobs([newJob(5000)], 1004),
+      ];
+      assert.equal(count(), 1, 'the later calls wait for the running fdatasync, uncommitted');
+      const [a, b, c, d, e] = await Promise.all([first, ...rest]);
+      assert.deepEqual([a, b, c, d, e].map((o) => o?.map((x) => x.kind)), [['created'], ['created', 'created'], ['created'], ['idempotent_replay'], ['created']]);
+      const keyed = d?.[0];
+      assert.equal(keyed?.kind === 'idempotent_replay' && keyed.job.id, c?.[0]?.kind === 'created' && c[0].job.id);
+      const late = e?.[0];
+      assert.equal(late?.kind === 'created' && late.job.status, 'scheduled', "each call's own now (1004) decides, not the commit's");
+      assert.equal(count(), 5, 'the replay wrote no job');
+      assert.equal(store.createCommits - commits, 2, 'two transactions: the first call, then the four that waited');
+      assert.equal(store.walSyncs - syncs, 2);
+    } finally {
+      reader.close();
+    }
+  });
+
+  it('rejects every create of a deferred commit that fails, and writes none of them', async () => {
+    const store = openStore();
+    await store.migrate();
+    const first = store.createJobs([newJob(1000)], 1000);
+    store.setMaxPageCount(store.pageCount()); // a full disk, as SQLite reports one
+    const big = (n: number) => newJob(1001, { payload_json: JSON.stringify({ n, pad: 'x'.repeat(200_000) }) });
+    const rest = [store.createJobs([big(1)], 1001), store.createJobs([newJob(1001)], 1001)];
+    assert.equal((await first)[0]?.kind, 'created');
+    const settled = await Promise.allSettled(rest);
+    assert.deepEqual(settled.map((r) => r.status), ['rejected', 'rejected']);
+    assert.match(String((settled[0] as PromiseRejectedResult).reason), /full/i);
+    store.setMaxPageCount(1_073_741_823);
+    assert.equal((await store.listJobs({}, 10, null)).data.length, 1, 'nothing of the failed commit was written');
+    assert.equal((await store.createJobs([newJob(2000)], 2000))[0]?.kind, 'created', 'the next create commits');
+  });
+
+  it('commits each create at once when another connection in the process writes the file too', async () => {
+    const store = openSqliteStore({ path, checkpoints: 'elsewhere' });
+    open.push(store);
+    await store.migrate();
+    const commits = store.createCommits;
+    await Promise.all(Array.from({ length: 5 }, (_, i) => store.createJobs([newJob(1000 + i)], 1000)));
+    assert.equal(store.createCommits - commits, 5, 'no commit deferred past the call, which holds the write lock');
+  });
+
   it('checkpoints the WAL from a worker thread, never inside its own commits', async () => {
     const store = openStore();
     await store.migrate();

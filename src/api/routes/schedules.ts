@@ -3,7 +3,7 @@
 
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { uuidv7 } from 'uuidv7';
+import { newId } from '../../domain/ids.js';
 import { z } from 'zod';
 import type { Schedule } from '../../domain/schedule.js';
 import { compileCron, firstTickFrom, isCronError } from '../../schedules/cron.js';
@@ -76,7 +76,7 @@ export function scheduleRoutes(app: FastifyInstance, ctx: ApiContext): void {
     // the rules a job is held to (payload size, destination policy) refuse a bad template now, not at its first tick
     prepareJob(ctx, b.job, JSON.stringify(b.job.payload), null, now);
     const s = await store.createSchedule({
-      id: uuidv7(),
+      id: newId(),
       tenant_id: b.job.tenant_id,
       cron: b.cron.trim().split(/\s+/).join(' '),
       time_zone: b.time_zone,

@@ -21,11 +21,20 @@ import { signingSecrets, type Config } from '../../config.js';
 import type { EventBus } from '../../observability/events.js';
 import type { WriteLock } from '../../store/sqlite/write-lock.js';
 import type { ClaimedJob } from '../../store/store.js';
-import { spawnWorker } from '../../spawn-worker.js';
+import { spawnWorker, withSemiSpace } from '../../spawn-worker.js';
 import type { DestinationState } from '../destinations.js';
-import { HOLD_AHEAD_MS, type EngineStats } from '../engine.js';
-import type { EngineHandle } from '../handle.js';
+import type { EngineStats } from '../engine.js';
+import { HOLD_AHEAD_MS, type EngineHandle } from '../handle.js';
 import { SLOT, SLOTS, type CallOp, type FromEngine, type ToEngine, type WorkerInit } from './protocol.js';
+
+/**
+ * The engine isolate's semi-space, in MB. V8 takes the young generation's size from the process's
+ * `--max-semi-space-size` (NODE_FLAGS: 4) for every isolate, and that flag overrides a Worker's
+ * resourceLimits, so it is set around the worker's creation (withSemiSpace). 2 MB: a young
+ * generation of 4 MB instead of 8, for about 0.4 s more GC over 20,000 deliveries (1 MB saved
+ * 2 MB more for twice the GC of 4 MB; measured in DESIGN, "Two threads").
+ */
+export const ENGINE_SEMI_SPACE_MB = 2;
 
 export class EngineThread implements EngineHandle {
   readonly holdAheadMs = HOLD_AHEAD_MS;
@@ -53,7 +62,7 @@ export class EngineThread implements EngineHandle {
     const shared = new SharedArrayBuffer(SLOTS * Int32Array.BYTES_PER_ELEMENT);
     this.slots = new Int32Array(shared);
     const init: WorkerInit = { config, secrets: signingSecrets(config), owner, shared, writeLock: writeLock.buffer };
-    this.worker = spawnWorker(import.meta.url, 'worker', init);
+    this.worker = withSemiSpace(ENGINE_SEMI_SPACE_MB, () => spawnWorker(import.meta.url, 'worker', init));
     this.worker.on('message', (m: FromEngine) => this.received(m));
     this.worker.on('error', (err) => this.failed(err));
     this.worker.on('exit', (code) => {
@@ -91,6 +100,11 @@ export class EngineThread implements EngineHandle {
       inFlight: Atomics.load(s, SLOT.inFlight),
       capacity: this.config.QUEUE_CAPACITY,
       concurrency: this.config.WORKER_CONCURRENCY,
+      heap: {
+        committed: Atomics.load(s, SLOT.heapKib) * 1024,
+        used: Atomics.load(s, SLOT.heapUsedKib) * 1024,
+        young: Atomics.load(s, SLOT.youngKib) * 1024,
+      },
     };
   }
 

@@ -25,8 +25,12 @@ export const SLOT = {
   parked: 3,
   ahead: 4,
   inFlight: 5,
+  /** The engine isolate's V8 heap in KiB (committed, used, and the young generation's committed part). */
+  heapKib: 6,
+  heapUsedKib: 7,
+  youngKib: 8,
 } as const;
-export const SLOTS = 6;
+export const SLOTS = 9;
 
 export interface WorkerInit {
   config: Config;

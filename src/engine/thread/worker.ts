@@ -2,6 +2,7 @@
 // undici Agent and signer, the Engine itself. It answers the main thread's calls and sends its
 // events back in batches (at most every 5 ms).
 
+import { getHeapSpaceStatistics, getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { systemClock } from '../../clock.js';
 import { EventBus, type PulseEvent } from '../../observability/events.js';
@@ -24,6 +25,15 @@ let batch: PulseEvent[] = [];
 let log = '';
 let flushSoon = false;
 let publish = (): void => undefined;
+
+/** This isolate's heap, for /metrics (the main thread's nodejs_heap_* figures are its own). */
+function publishHeap(): void {
+  const h = getHeapStatistics();
+  const young = getHeapSpaceStatistics().find((x) => x.space_name === 'new_space')?.space_size ?? 0;
+  Atomics.store(slots, SLOT.heapKib, Math.round(h.total_heap_size / 1024));
+  Atomics.store(slots, SLOT.heapUsedKib, Math.round(h.used_heap_size / 1024));
+  Atomics.store(slots, SLOT.youngKib, Math.round(young / 1024));
+}
 /**
  * Events wait up to this long to go over together: at low rates each delivery would otherwise wake
  * the main thread once more for its metrics and log line alone (a wake-up costs ~0.1 ms here).
@@ -71,7 +81,11 @@ try {
     Atomics.store(slots, SLOT.inFlight, s.inFlight);
   };
   // counts also move without events (a held job coming due, a claim): kept fresh for /metrics
-  const publisher = setInterval(publish, 100);
+  publishHeap();
+  const publisher = setInterval(() => {
+    publish();
+    publishHeap();
+  }, 100);
   publisher.unref();
 
   const ops = {

@@ -168,6 +168,10 @@ export class SqliteStore implements Store {
   private scheduleStmts: SqliteSchedules | null = null;
 
   private readonly createTx: (jobs: NewJob[], now: number) => CreateOutcome[];
+  private readonly createManyTx: (calls: { jobs: NewJob[]; now: number }[]) => CreateOutcome[][];
+  /** createJobs calls waiting for the running fdatasync to end, to be committed together (see createJobs). */
+  private createCommitCount = 0;
+  private deferredCreates: { jobs: NewJob[]; now: number; resolve: (o: CreateOutcome[]) => void; reject: (e: unknown) => void }[] = [];
   private readonly completeTx: (completions: AttemptCompletion[], now: number) => void;
   private readonly markRunningTx: (ids: string[], owner: string, now: number) => void;
   private readonly releaseTx: (ids: string[], owner: string, now: number, dueAt: number | null) => void;
@@ -229,6 +233,7 @@ export class SqliteStore implements Store {
       return (...args: A) => tx.immediate(...args) as R;
     };
     this.createTx = immediate((jobs: NewJob[], now: number) => this.createInTx(jobs, now));
+    this.createManyTx = immediate((calls: { jobs: NewJob[]; now: number }[]) => calls.map((c) => this.createInTx(c.jobs, c.now)));
     this.completeTx = immediate((completions: AttemptCompletion[], now: number) => {
       const s = this.q;
       let ended: OrderingKey[] | null = null;
@@ -380,15 +385,54 @@ export class SqliteStore implements Store {
   }
 
   /** fdatasyncs of the WAL so far (0 at NORMAL). */
+  /** Transactions createJobs committed so far (for diagnostics and tests). */
+  get createCommits(): number {
+    return this.createCommitCount;
+  }
+
   get walSyncs(): number {
     return this.walSync?.syncs ?? 0;
   }
 
   // ── intake ───────────────────────────────────────────────────────────────────────────────────
 
+  /**
+   * Creates are acknowledged after an fdatasync of the WAL (FULL). One that arrives while an
+   * fdatasync runs could not be acknowledged before the next one anyway, so it is not committed at
+   * once: every create that arrives meanwhile is committed in one transaction when the running
+   * fdatasync ends, right before the next one starts. The same latency, and one commit for them all
+   * where each turn of the event loop made its own. Only where this connection is the file's one
+   * writer: another connection's writes wait for the write lock, which this deferred commit, run
+   * later than the call, would not hold (ENGINE_THREAD; see write-lock.ts).
+   */
   async createJobs(jobs: NewJob[], now: number): Promise<CreateOutcome[]> {
     if (jobs.length === 0) return [];
-    return this.durable(this.createTx(jobs, now));
+    if (!this.walSync?.busy || this.checkpoints !== 'worker') {
+      const outcomes = this.createTx(jobs, now);
+      this.createCommitCount++;
+      return this.durable(outcomes);
+    }
+    const walSync = this.walSync;
+    return new Promise<CreateOutcome[]>((resolve, reject) => {
+      if (this.deferredCreates.push({ jobs, now, resolve, reject }) > 1) return;
+      let calls: typeof this.deferredCreates = [];
+      let outcomes: CreateOutcome[][] = [];
+      let failure: { error: unknown } | null = null;
+      const synced = walSync.afterRunning(() => {
+        calls = this.deferredCreates;
+        this.deferredCreates = [];
+        try {
+          outcomes = this.createManyTx(calls);
+          this.createCommitCount++;
+        } catch (error) {
+          failure = { error };
+        }
+      });
+      synced.then(
+        () => calls.forEach((c, i) => (failure ? c.reject(failure.error) : c.resolve(outcomes[i] as CreateOutcome[]))),
+        (error: unknown) => calls.forEach((c) => c.reject(failure ? failure.error : error)),
+      );
+    });
   }
 
   private createInTx(jobs: NewJob[], now: number): CreateOutcome[] {

@@ -14,7 +14,7 @@ import type { Store } from './store.js';
  * `writeLock`: shared with the other connection of this process to the same SQLite file (the engine
  * thread's), so their writers wait for each other without SQLite's busy sleeps. Then one of the two
  * runs the WAL checkpoints, on its own connection and on `checkpointClock` (the engine thread),
- * and the other none (see LockedCheckpointer).
+ * and the other none (see LockedCheckpointer). The two share SQLITE_CACHE_MB, half each.
  */
 export async function openConfiguredStore(config: Config, o: { writeLock?: WriteLock; checkpointClock?: Clock } = {}): Promise<Store> {
   if (config.DATABASE_URL !== undefined) {
@@ -33,7 +33,12 @@ export async function openConfiguredStore(config: Config, o: { writeLock?: Write
   if (config.SQLITE_THREAD) return new ThreadedSqliteStore(opts);
   if (!o.writeLock) return openSqliteStore(opts);
   const lock = o.writeLock;
-  const store = openSqliteStore({ ...opts, checkpoints: o.checkpointClock ? { lock, clock: o.checkpointClock } : 'elsewhere' });
+  // SQLITE_CACHE_MB is the process's page cache: each of the two connections gets half
+  const store = openSqliteStore({
+    ...opts,
+    cacheSizeMb: config.SQLITE_CACHE_MB / 2,
+    checkpoints: o.checkpointClock ? { lock, clock: o.checkpointClock } : 'elsewhere',
+  });
   return withWriteLock(store, lock);
 }
 

@@ -1,4 +1,4 @@
-// The engine on its own thread (ENGINE_THREAD=true; off by default, see DESIGN "Two threads"): jobs
+// The engine on its own thread (ENGINE_THREAD, on by default; see DESIGN "Two threads"): jobs
 // created one by one and in batches are delivered once each; cancel, retry, destinations, metrics
 // and the drain on stop reach across the thread, in process and in a real process.
 import assert from 'node:assert/strict';
@@ -42,6 +42,8 @@ describe('the engine on its own thread', () => {
     } finally {
       db.close();
     }
+    // the two connections share SQLITE_CACHE_MB (4): the main thread's has half
+    assert.equal((svc.store as unknown as { settings(): { cache_size: number } }).settings().cache_size, -2048);
     await eventually(async () => svc.engine.stats().ahead === 1, 2000);
     await waitForStatus(svc, job.id, 'success');
     assert.equal(hits(job.id), 1);

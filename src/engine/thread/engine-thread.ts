@@ -1,5 +1,5 @@
 /*
- * The engine on a worker thread (ENGINE_THREAD, on by default; see DESIGN "Two threads"), and its stand-in on the main thread.
+ * The engine on a worker thread (ENGINE_THREAD; off by default, for memory: see DESIGN "Two threads"), and its stand-in on the main thread.
  *
  * One event loop doing HTTP intake, validation, SQLite writes, outgoing HTTP, signing and logging
  * sat at 100% of one core while the other was half idle. Here the main thread keeps the API and

@@ -169,8 +169,8 @@ export class SqliteStore implements Store {
 
   private readonly createTx: (jobs: NewJob[], now: number) => CreateOutcome[];
   private readonly createManyTx: (calls: { jobs: NewJob[]; now: number }[]) => CreateOutcome[][];
-  /** createJobs calls waiting for the running fdatasync to end, to be committed together (see createJobs). */
   private createCommitCount = 0;
+  /** createJobs calls waiting for the running fdatasync to end, to be committed together (see createJobs). */
   private deferredCreates: { jobs: NewJob[]; now: number; resolve: (o: CreateOutcome[]) => void; reject: (e: unknown) => void }[] = [];
   private readonly completeTx: (completions: AttemptCompletion[], now: number) => void;
   private readonly markRunningTx: (ids: string[], owner: string, now: number) => void;
@@ -384,12 +384,12 @@ export class SqliteStore implements Store {
     return result;
   }
 
-  /** fdatasyncs of the WAL so far (0 at NORMAL). */
   /** Transactions createJobs committed so far (for diagnostics and tests). */
   get createCommits(): number {
     return this.createCommitCount;
   }
 
+  /** fdatasyncs of the WAL so far (0 at NORMAL). */
   get walSyncs(): number {
     return this.walSync?.syncs ?? 0;
   }

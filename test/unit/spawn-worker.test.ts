@@ -35,7 +35,9 @@ describe('withSemiSpace', () => {
     const MiB = 2 ** 20;
     const small = await youngOf(() => withSemiSpace(1, () => new Worker(SOURCE, { eval: true })));
     const plain = await youngOf(() => new Worker(SOURCE, { eval: true }));
-    assert.ok(small <= 2 * MiB, `young generation ${small / MiB} MiB with semi-spaces of 1 MiB`);
-    assert.ok(plain > 2 * MiB, `a worker made after it grows as the process's flags allow: ${plain / MiB} MiB (the test can tell)`);
+    // two semi-spaces of 1 MiB; Node 24's V8 sometimes counts one more 256 KiB page (2.25 MiB seen
+    // about once in 8 runs under load), so the bound leaves it room: a worker on the defaults reached 32 MiB here
+    assert.ok(small <= 3 * MiB, `young generation ${small / MiB} MiB with semi-spaces of 1 MiB`);
+    assert.ok(plain > 8 * MiB, `a worker made after it grows as the process's flags allow: ${plain / MiB} MiB (the test can tell)`);
   });
 });

@@ -80,10 +80,12 @@ export const paced: Scenario = {
   rows(m) {
     return [
       { metric: 'creation-to-delivery p50', pulsegate: fmt(m.pg_p50_ms, 1, 'ms'), reference: fmt(m.bull_p50_ms, 1, 'ms'), ratio: '', floor: '', verdict: '' },
-      { metric: 'creation-to-delivery p99', pulsegate: fmt(m.pg_p99_ms, 1, 'ms'), reference: fmt(m.bull_p99_ms, 1, 'ms'), ratio: '', floor: '<= 10 ms', verdict: atMost(m.pg_p99_ms, 10) },
+      // issue 13: at most BullMQ's in the same rounds, and at most 5 ms when the machine is quiet
+      { metric: 'creation-to-delivery p99', pulsegate: fmt(m.pg_p99_ms, 1, 'ms'), reference: fmt(m.bull_p99_ms, 1, 'ms'), ratio: '', floor: '<= BullMQ', verdict: m.bull_p99_ms == null ? '' : atMost(m.pg_p99_ms, m.bull_p99_ms) },
+      { metric: 'creation-to-delivery p99 (floor for a quiet machine)', pulsegate: fmt(m.pg_p99_ms, 1, 'ms'), reference: '', ratio: '', floor: '<= 5 ms', verdict: atMost(m.pg_p99_ms, 5) },
       { metric: 'one HTTP hop at this rate, generator to receiver, p50 / p99 (machine floor)', pulsegate: '', reference: `${fmt(m.hop_p50_ms, 1)} / ${fmt(m.hop_p99_ms, 1)} ms`, ratio: '', floor: '', verdict: '' },
       { metric: 'scheduling lateness p50', pulsegate: fmt(m.pg_late_p50_ms, 1, 'ms'), reference: fmt(m.bull_late_p50_ms, 1, 'ms'), ratio: '', floor: '', verdict: '' },
-      { metric: 'scheduling lateness p99', pulsegate: fmt(m.pg_late_p99_ms, 1, 'ms'), reference: fmt(m.bull_late_p99_ms, 1, 'ms'), ratio: '', floor: '<= 10 ms', verdict: atMost(m.pg_late_p99_ms, 10) },
+      { metric: 'scheduling lateness p99', pulsegate: fmt(m.pg_late_p99_ms, 1, 'ms'), reference: fmt(m.bull_late_p99_ms, 1, 'ms'), ratio: '', floor: '<= 5 ms', verdict: atMost(m.pg_late_p99_ms, 5) },
       { metric: 'service CPU per job (all threads)', pulsegate: fmt(m.pg_cpu_ms_per_job, 2, 'ms'), reference: '', ratio: '', floor: '', verdict: '' },
       { metric: 'jobs/s actually sent', pulsegate: fmt(m.pg_sent_per_s), reference: fmt(m.bull_sent_per_s), ratio: '', floor: '', verdict: '' },
     ];

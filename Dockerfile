@@ -52,4 +52,4 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8080) + '/healthz', { signal: AbortSignal.timeout(4000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # main.ts drains on SIGTERM for up to SHUTDOWN_TIMEOUT_MS (30 s): give `docker stop` more than that.
 STOPSIGNAL SIGTERM
-CMD ["node", "--max-semi-space-size=4", "--heap-growing-percent=50", "dist/main.js"]
+CMD ["node", "--max-semi-space-size=2", "--heap-growing-percent=50", "dist/main.js"]

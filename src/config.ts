@@ -98,7 +98,7 @@ export const configSchema = z.object({
   /** SQLite's page cache for the connection, in MB (part of the process's RSS). */
   SQLITE_CACHE_MB: int(4, 1, 4096),
   /** Run the engine (claims, deliveries, signing, results) on a worker thread of its own, with its own connection. */
-  ENGINE_THREAD: bool(false),
+  ENGINE_THREAD: bool(true),
   QUEUE_CAPACITY: int(10000, 1, 1_000_000),
   /**
    * Attempts in flight at once, all destinations together. Sized by Little's law for an I/O-bound

@@ -24,5 +24,14 @@
 // a shared machine). The GC cost of 4 against 8, measured the same day in alternating pairs of
 // `--only delivery --rounds 1 --cpu-prof` (40,000 deliveries each): 1,381 and 1,591 ms against
 // 1,402 and 1,339 ms, warm deliveries 5,328 and 5,450/s against 5,125 and 5,010/s: within noise
-// now (the engine allocates less than when the table above was made). So 4 MB it is.
-export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--heap-growing-percent=50'];
+// now (the engine allocates less than when the table above was made). So 4 MB it was.
+//
+// Then the engine moved to a thread of its own (ENGINE_THREAD, on by default): the main thread
+// serves the API and no longer makes the outgoing requests, and the engine isolate gets a 2 MB
+// semi-space of its own (ENGINE_SEMI_SPACE_MB). With the main isolate at 4 MB the 10-minute soak
+// peaked at 154 MB on two threads (141 / 152 / 154 first minute / last minute / max); with 2 MB
+// at 148 (136 / 144 / 148), 2026-12-01. Intake and end to end with 2 against 4, same hour, three
+// rounds each, ratios to the same round's reference: intake 0.22 / 0.25 / 0.35x against
+// 0.30 / 0.27 / 0.25x, end to end 0.51 / 0.46 / 0.66x against 0.66 / 0.66 / 0.55x: no difference
+// the noise lets us see. So 2 MB.
+export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--heap-growing-percent=50'];

@@ -1,4 +1,4 @@
-// The engine on its own thread (ENGINE_THREAD=true; off by default, see DESIGN "Two threads"): jobs
+// The engine on its own thread (ENGINE_THREAD, on by default; see DESIGN "Two threads"): jobs
 // created one by one and in batches are delivered once each; cancel, retry, destinations, metrics
 // and the drain on stop reach across the thread, in process and in a real process.
 import assert from 'node:assert/strict';

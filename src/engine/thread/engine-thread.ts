@@ -1,5 +1,5 @@
 /*
- * The engine on a worker thread (ENGINE_THREAD; off by default, for memory: see DESIGN "Two threads"), and its stand-in on the main thread.
+ * The engine on a worker thread (ENGINE_THREAD, on by default; see DESIGN "Two threads"), and its stand-in on the main thread.
  *
  * One event loop doing HTTP intake, validation, SQLite writes, outgoing HTTP, signing and logging
  * sat at 100% of one core while the other was half idle. Here the main thread keeps the API and
@@ -29,7 +29,7 @@ import { SLOT, SLOTS, type CallOp, type FromEngine, type ToEngine, type WorkerIn
 
 /**
  * The engine isolate's semi-space, in MB. V8 takes the young generation's size from the process's
- * `--max-semi-space-size` (NODE_FLAGS: 4) for every isolate, and that flag overrides a Worker's
+ * `--max-semi-space-size` (NODE_FLAGS) for every isolate, and that flag overrides a Worker's
  * resourceLimits, so it is set around the worker's creation (withSemiSpace). 2 MB: a young
  * generation of 4 MB instead of 8, for about 0.4 s more GC over 20,000 deliveries (1 MB saved
  * 2 MB more for twice the GC of 4 MB; measured in DESIGN, "Two threads").

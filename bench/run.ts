@@ -180,6 +180,8 @@ function sizes(o: Options): Record<string, string> {
     e2e: `${o.jobs.toLocaleString('en-US')} jobs, ${o.connections} clients, ${o.concurrency} in flight`,
     paced: `${o.pacedRate.toLocaleString('en-US')} jobs/s for ${o.pacedSeconds} s after ${pacedWarmupSeconds(o.warmupSeconds, o.pacedRate)} s at the same rate`,
     backlog: `${o.backlog.toLocaleString('en-US')} jobs, ${o.connections} clients, ${o.backlogRounds} round(s)`,
+    // batch.ts creates five times --jobs, after a tenth of that as warm-up
+    batch: `${(o.jobs * 5).toLocaleString('en-US')} jobs`,
     soak: `${o.soakRate.toLocaleString('en-US')} jobs/s for ${o.soakSeconds} s, PulseGate with default settings (WORKER_CONCURRENCY not set)`,
     postgres: `${o.jobs.toLocaleString('en-US')} jobs (pg-boss stock: a tenth), ${o.connections} clients, ${o.concurrency} in flight per PulseGate instance and for pg-boss, PG_POOL_MAX default`,
   };

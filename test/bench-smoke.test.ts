@@ -16,8 +16,8 @@ const SCENARIOS = ['intake', 'delivery', 'e2e', 'paced', 'backlog', 'batch'];
 const KEY_FIGURES: Record<string, string[]> = {
   intake: ['pg_per_s', 'pg_cpu', 'bare_cpu', 'bare_gen_cpu'],
   delivery: ['pg_per_s', 'pg_cpu', 'undici_cpu', 'undici_receiver_cpu'],
-  e2e: ['pg_per_s'],
-  paced: ['pg_p99_ms', 'pg_cpu_ms_per_job', 'hop_p99_ms'],
+  e2e: ['pg_per_s', 'pg_cpu_main', 'pg_cpu_busiest', 'pg_cpu_rest', 'pg_cpu_generator', 'pg_cpu_receiver'],
+  paced: ['pg_p99_ms', 'pg_cpu_ms_per_job', 'pg_cpu_main', 'pg_cpu_busiest', 'hop_p99_ms'],
   backlog: ['pg_rss_peak_mb'],
   batch: ['pg_per_s', 'pg_lost'],
 };

@@ -4,7 +4,8 @@ import type { RunningPulseGate } from './pulsegate.js';
 import type { Procs } from './procs.js';
 import type { RpcClient } from './rpc.js';
 import type { Frame } from './profile.js';
-import type { Target } from '../loadgen.js';
+import type { CreateResult, Target } from '../loadgen.js';
+import type { ReceiverStats } from '../receiver.js';
 
 export interface Options {
   quick: boolean;
@@ -97,6 +98,21 @@ export function fmt(v: number | null | undefined, digits = 0, unit = ''): string
   if (v === null || v === undefined || !Number.isFinite(v)) return '–';
   const s = v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
   return unit ? `${s} ${unit}` : s;
+}
+
+/**
+ * The figures of a burst of creates and its deliveries: deliveries/s from the first request to the
+ * last delivery, creates/s, creation-to-delivery latency, and the counts.
+ */
+export function deliveryFigures(c: CreateResult, s: ReceiverStats): Figures {
+  return {
+    per_s: s.count / ((s.last_at - c.started_at) / 1000),
+    create_per_s: c.ok / ((c.finished_at - c.started_at) / 1000),
+    p50_ms: s.latency_ms.p50,
+    p99_ms: s.latency_ms.p99,
+    delivered: s.count,
+    duplicates: s.duplicates,
+  };
 }
 
 export function ratio(v: number | null | undefined): string {

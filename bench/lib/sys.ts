@@ -1,7 +1,7 @@
 // What the benchmark reads from the machine: process memory, file sizes, free ports, Redis, facts.
 
 import { execFileSync } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { cpus, totalmem, release } from 'node:os';
 import { ROOT_DIR } from './procs.js';
@@ -21,14 +21,7 @@ export function rssMb(pid: number): number | null {
  * gone. /proc counts in clock ticks (10 ms here), so it suits spans of seconds.
  */
 export function cpuMs(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // fields after the command name, which is in parentheses and may hold spaces
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS_PER_S;
-  } catch {
-    return null;
-  }
+  return statCpuMs(`/proc/${pid}/stat`);
 }
 
 /**
@@ -48,6 +41,69 @@ export function cpuShare<K extends string>(pids: Record<K, number>): () => Recor
     }
     return out;
   };
+}
+
+/** CPU time so far (user + system, ms) of each thread of a process, by thread id; null when it is gone. */
+export function threadCpuMs(pid: number): Map<number, number> | null {
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return null;
+  }
+  const out = new Map<number, number>();
+  for (const tid of tids) {
+    const ms = statCpuMs(`/proc/${pid}/task/${tid}/stat`);
+    if (ms !== null) out.set(Number(tid), ms);
+  }
+  return out;
+}
+
+export interface ThreadSplit {
+  /** The main thread (its id is the process's). */
+  main: number;
+  /** The other thread that used the most CPU: in PulseGate, the engine thread. */
+  busiest: number;
+  /** Every other thread together: libuv's pool (the fsyncs), V8's helpers, node's own. */
+  rest: number;
+}
+
+/**
+ * Starts measuring a process's threads; the returned function splits the CPU they used since then
+ * into its main thread, its busiest other thread and the rest, each in % of one core (null when the
+ * process is gone). Threads that started or ended meanwhile count from zero or not at all.
+ */
+export function threadSplit(pid: number): () => ThreadSplit | null {
+  const t0 = performance.now();
+  const before = threadCpuMs(pid);
+  return () => {
+    const wall = performance.now() - t0;
+    const after = threadCpuMs(pid);
+    if (!before || !after || wall <= 0) return null;
+    let main = 0;
+    const others: number[] = [];
+    for (const [tid, ms] of after) {
+      const used = ms - (before.get(tid) ?? 0);
+      if (tid === pid) main = used;
+      else others.push(used);
+    }
+    others.sort((a, b) => b - a);
+    const busiest = others[0] ?? 0;
+    const rest = others.slice(1).reduce((a, b) => a + b, 0);
+    const share = (ms: number) => Math.round((ms / wall) * 100);
+    return { main: share(main), busiest: share(busiest), rest: share(rest) };
+  };
+}
+
+function statCpuMs(path: string): number | null {
+  try {
+    const stat = readFileSync(path, 'utf8');
+    // fields after the command name, which is in parentheses and may hold spaces
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS_PER_S;
+  } catch {
+    return null;
+  }
 }
 
 // USER_HZ: 100 on Linux for every architecture Node supports (sysconf(_SC_CLK_TCK))

@@ -8,7 +8,7 @@ import { atMost, deliveryTimeoutMs, fmt, type Ctx, type Figures, type Scenario }
 import type { PacedResult, Target } from '../loadgen.js';
 import type { ReceiverStats } from '../receiver.js';
 import { onBullMQ, onPulseGate, bothSides } from '../lib/phases.js';
-import { cpuMs } from '../lib/sys.js';
+import { cpuMs, threadSplit } from '../lib/sys.js';
 
 /**
  * V8 optimizes a function once it has run some thousands of times, so at a low rate a process takes
@@ -41,19 +41,23 @@ async function pace(ctx: Ctx, target: Target, who: string, pid?: number): Promis
   const warmup = pacedWarmupSeconds(ctx.o.warmupSeconds, ctx.o.pacedRate);
   if (warmup > 0) await sendPaced(ctx, target, who, warmup);
   const cpuBefore = pid === undefined ? null : cpuMs(pid);
+  const threads = pid === undefined ? null : threadSplit(pid);
   const p = await sendPaced(ctx, target, who, ctx.o.pacedSeconds);
   const cpuAfter = pid === undefined ? null : cpuMs(pid);
+  const split = threads?.() ?? null;
   const s = await ctx.receiver.call<ReceiverStats>('stats');
   // the service's own CPU time (all threads) per job over the measured span, from /proc
   const cpuPerJob = cpuBefore !== null && cpuAfter !== null && p.ok > 0 ? (cpuAfter - cpuBefore) / p.ok : null;
   ctx.log(
     `paced: ${who} creation-to-delivery p50 ${fmt(s.latency_ms.p50, 1)} p99 ${fmt(s.latency_ms.p99, 1)} ms; ` +
       `lateness p50 ${fmt(s.lateness_ms.p50, 1)} p99 ${fmt(s.lateness_ms.p99, 1)} ms; generator lag p99 ${fmt(p.send_lag_ms.p99, 1)} ms` +
-      (cpuPerJob === null ? '' : `; service CPU ${fmt(cpuPerJob, 2)} ms per job`),
+      (cpuPerJob === null ? '' : `; service CPU ${fmt(cpuPerJob, 2)} ms per job`) +
+      (split ? ` (% of one core: main thread ${split.main}, busiest other ${split.busiest}, the rest ${split.rest})` : ''),
   );
   return {
     // only where it was measured (PulseGate's side): BullMQ's work is split with Redis
     ...(cpuPerJob === null ? {} : { cpu_ms_per_job: cpuPerJob }),
+    ...(split ? { cpu_main: split.main, cpu_busiest: split.busiest, cpu_rest: split.rest } : {}),
     p50_ms: s.latency_ms.p50,
     p99_ms: s.latency_ms.p99,
     late_p50_ms: s.lateness_ms.p50,
@@ -87,6 +91,14 @@ export const paced: Scenario = {
       { metric: 'scheduling lateness p50', pulsegate: fmt(m.pg_late_p50_ms, 1, 'ms'), reference: fmt(m.bull_late_p50_ms, 1, 'ms'), ratio: '', floor: '', verdict: '' },
       { metric: 'scheduling lateness p99', pulsegate: fmt(m.pg_late_p99_ms, 1, 'ms'), reference: fmt(m.bull_late_p99_ms, 1, 'ms'), ratio: '', floor: '<= 5 ms', verdict: atMost(m.pg_late_p99_ms, 5) },
       { metric: 'service CPU per job (all threads)', pulsegate: fmt(m.pg_cpu_ms_per_job, 2, 'ms'), reference: '', ratio: '', floor: '', verdict: '' },
+      {
+        metric: 'service CPU, % of one core: main thread / busiest other thread (the engine) / the rest',
+        pulsegate: `${fmt(m.pg_cpu_main)} / ${fmt(m.pg_cpu_busiest)} / ${fmt(m.pg_cpu_rest)}`,
+        reference: '',
+        ratio: '',
+        floor: '',
+        verdict: '',
+      },
       { metric: 'jobs/s actually sent', pulsegate: fmt(m.pg_sent_per_s), reference: fmt(m.bull_sent_per_s), ratio: '', floor: '', verdict: '' },
     ];
   },

@@ -16,7 +16,7 @@
 // server wrote during the measured part (server-wide: other databases' writes count too).
 
 import { join } from 'node:path';
-import { atLeast, deliveryTimeoutMs, fmt, ratio, type Ctx, type Figures, type Row, type Scenario } from '../lib/context.js';
+import { atLeast, deliveryFigures, deliveryTimeoutMs, fmt, ratio, type Ctx, type Figures, type Row, type Scenario } from '../lib/context.js';
 import { BENCH_DIR } from '../lib/procs.js';
 import type { RunningPulseGate } from '../lib/pulsegate.js';
 import { createDatabase, postgresCpuShare, type BenchDatabase } from '../lib/postgres.js';
@@ -120,12 +120,7 @@ async function createAndDeliver(ctx: Ctx, who: string, m: Measure): Promise<Figu
       `${Object.entries(cpu).map(([k, v]) => `${k} ${v}`).join(', ')}, machine ${pgCpu.machine}`,
   );
   const f: Figures = {
-    per_s: perS,
-    create_per_s: c.ok / ((c.finished_at - c.started_at) / 1000),
-    p50_ms: s.latency_ms.p50,
-    p99_ms: s.latency_ms.p99,
-    delivered: s.count,
-    duplicates: s.duplicates,
+    ...deliveryFigures(c, s),
     jobs_total: warm + m.n,
     wal_bytes_per_job: s.count > 0 ? ((wal1.lsn as number) - (wal0.lsn as number)) / s.count : null,
     cpu_postgres: pgCpu.backends,

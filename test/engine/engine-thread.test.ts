@@ -69,7 +69,8 @@ describe('the engine on its own thread', () => {
     const heap = async (kind: string) => metric(`pulsegate_engine_thread_heap_bytes{kind="${kind}"}`);
     const [committed, used, young] = [await heap('committed'), await heap('used'), await heap('young')];
     assert.ok(used > 1e6 && used <= committed, `engine heap: ${used} used of ${committed} committed`);
-    assert.ok(young > 0 && young <= 2 * ENGINE_SEMI_SPACE_MB * 2 ** 20, `young generation ${young} bytes`);
+    // (two semi-spaces; Node 24's V8 may count one more 256 KiB page, as spawn-worker.test.ts saw)
+    assert.ok(young > 0 && young <= 2 * ENGINE_SEMI_SPACE_MB * 2 ** 20 + 2 ** 18, `young generation ${young} bytes`);
   });
 
   it('cancels a job waiting in memory for a rate-limit token, and retries a failed one', async () => {

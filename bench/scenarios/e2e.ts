@@ -32,14 +32,14 @@ async function createAndDeliver(ctx: Ctx, target: Target, who: string, pid?: num
   const split = threads?.() ?? null;
   const other = helpers();
   const s = await ctx.receiver.call<ReceiverStats>('stats');
-  const perS = s.count / ((s.last_at - c.started_at) / 1000);
+  const f = deliveryFigures(c, s);
   ctx.log(
-    `e2e: ${who} ${fmt(perS)} deliveries/s, creation-to-delivery p50 ${fmt(s.latency_ms.p50, 1)} p99 ${fmt(s.latency_ms.p99, 1)} ms; ` +
+    `e2e: ${who} ${fmt(f.per_s)} deliveries/s, creation-to-delivery p50 ${fmt(f.p50_ms, 1)} p99 ${fmt(f.p99_ms, 1)} ms; ` +
       `CPU, % of one core: ${split ? `main thread ${split.main}, busiest other ${split.busiest}, the rest ${split.rest}, ` : ''}` +
       `load generator ${fmt(other.generator)}, receiver ${fmt(other.receiver)}`,
   );
   return {
-    ...deliveryFigures(c, s),
+    ...f,
     cpu_main: split?.main ?? null,
     cpu_busiest: split?.busiest ?? null,
     cpu_rest: split?.rest ?? null,

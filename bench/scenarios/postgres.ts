@@ -113,14 +113,15 @@ async function createAndDeliver(ctx: Ctx, who: string, m: Measure): Promise<Figu
   const wal1 = await walLsn(m.db);
   if (!w.reached) ctx.log(`postgres: ${who}: only ${w.count} of ${c.ok} delivered in time`);
   const s = await ctx.receiver.call<ReceiverStats>('stats');
-  const perS = s.count / ((s.last_at - c.started_at) / 1000);
+  const delivery = deliveryFigures(c, s);
+  const perS = delivery.per_s as number;
   ctx.log(
-    `postgres: ${who} ${fmt(perS)} deliveries/s (${fmt(s.count)} jobs), creates ${fmt(c.ok / ((c.finished_at - c.started_at) / 1000))}/s, ` +
+    `postgres: ${who} ${fmt(perS)} deliveries/s (${fmt(s.count)} jobs), creates ${fmt(delivery.create_per_s)}/s, ` +
       `p50 ${fmt(s.latency_ms.p50, 1)} p99 ${fmt(s.latency_ms.p99, 1)} ms; CPU % of a core: postgres ${pgCpu.backends}+${pgCpu.auxiliary}, ` +
       `${Object.entries(cpu).map(([k, v]) => `${k} ${v}`).join(', ')}, machine ${pgCpu.machine}`,
   );
   const f: Figures = {
-    ...deliveryFigures(c, s),
+    ...delivery,
     jobs_total: warm + m.n,
     wal_bytes_per_job: s.count > 0 ? ((wal1.lsn as number) - (wal0.lsn as number)) / s.count : null,
     cpu_postgres: pgCpu.backends,

@@ -10,6 +10,7 @@
 
 import autocannon from 'autocannon';
 import { Pool, request } from 'undici';
+import { pacedDelay } from './lib/delays.js';
 import { emit, serve } from './lib/rpc.js';
 import { dist, nowMs, Samples, type Dist } from './lib/stats.js';
 
@@ -213,12 +214,6 @@ interface PacedArgs {
   connections: number;
   delayMinMs: number;
   delayMaxMs: number;
-}
-
-/** Every odd-indexed job is scheduled, with a delay spread evenly over [delayMinMs, delayMaxMs). */
-function pacedDelay(i: number, min: number, max: number): number | undefined {
-  if (i % 2 === 0) return undefined;
-  return min + ((i * 7919) % Math.max(1, max - min));
 }
 
 async function paced(a: PacedArgs): Promise<PacedResult> {

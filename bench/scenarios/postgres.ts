@@ -117,7 +117,7 @@ async function createAndDeliver(ctx: Ctx, who: string, m: Measure): Promise<Figu
   const perS = delivery.per_s as number;
   ctx.log(
     `postgres: ${who} ${fmt(perS)} deliveries/s (${fmt(s.count)} jobs), creates ${fmt(delivery.create_per_s)}/s, ` +
-      `p50 ${fmt(s.latency_ms.p50, 1)} p99 ${fmt(s.latency_ms.p99, 1)} ms; CPU % of a core: postgres ${pgCpu.backends}+${pgCpu.auxiliary}, ` +
+      `p50 ${fmt(delivery.p50_ms, 1)} p99 ${fmt(delivery.p99_ms, 1)} ms; CPU % of a core: postgres ${pgCpu.backends}+${pgCpu.auxiliary}, ` +
       `${Object.entries(cpu).map(([k, v]) => `${k} ${v}`).join(', ')}, machine ${pgCpu.machine}`,
   );
   const f: Figures = {

@@ -134,10 +134,44 @@ export class Intake {
     const started = performance.now();
     let leased = this.lease(batch, now);
     let outcomes: CreateOutcome[];
+    // What follows from the commit itself happens as soon as it has committed, while the fsync may
+    // still run (see Store.createJobs): jobs created held go to the engine, the others' due times
+    // to it, the dedupe cache learns them, the events say so. The callers are answered once the
+    // commit is durable.
+    let committed = false;
+    const onCommit = (written: CreateOutcome[]) => {
+      committed = true;
+      for (let i = 0; i < batch.length; i++) {
+        const job = (batch[i] as Pending).job;
+        const out = written[i] as CreateOutcome;
+        switch (out.kind) {
+          case 'created':
+            // a job behind others of its ordering key was written without its lease and is not due
+            if (job.lease && !out.job.waiting_for_key) {
+              this.o.claimer?.adopt({ ...out.job, lease_owner: job.lease.owner });
+              leased--;
+            } else if (!out.job.waiting_for_key) {
+              this.o.onCreated(out.job.run_at);
+            }
+            if (this.cache && job.dedupe_hash && job.dedupe_expires_at) {
+              this.cache.set(cacheKey(job.tenant_id, job.dedupe_hash), { job_id: out.job.id, expires_at: job.dedupe_expires_at });
+            }
+            this.o.events.emit({ type: 'job.created', job_id: out.job.id, tenant_id: out.job.tenant_id, status: out.job.status, run_at: out.job.run_at, trace_id: traceIdOf(out.job.traceparent) });
+            break;
+          case 'idempotent_replay':
+            this.o.events.emit({ type: 'job.idempotent_replay', job_id: out.job.id, tenant_id: out.job.tenant_id, trace_id: traceIdOf(out.job.traceparent) });
+            break;
+          case 'deduplicated':
+            this.o.events.emit({ type: 'job.deduplicated', job_id: out.job.id, tenant_id: out.job.tenant_id, source: 'store', trace_id: traceIdOf(out.job.traceparent) });
+            break;
+        }
+      }
+    };
     try {
       outcomes = await this.o.store.createJobs(
         batch.map((p) => p.job),
         now,
+        onCommit,
       );
     } catch (err) {
       if (leased > 0) this.o.claimer?.unreserve(leased);
@@ -146,34 +180,11 @@ export class Intake {
       for (const p of batch) p.reject(err);
       return;
     }
+    // a store that does not call back (a test's double) commits durably before resolving
+    if (!committed) onCommit(outcomes);
     this.inflight -= batch.length;
     this.o.events.emit({ type: 'store.write', op: 'create', count: batch.length, duration_ms: performance.now() - started });
-    for (let i = 0; i < batch.length; i++) {
-      const p = batch[i] as Pending;
-      const out = outcomes[i] as CreateOutcome;
-      switch (out.kind) {
-        case 'created':
-          // a job behind others of its ordering key was written without its lease and is not due
-          if (p.job.lease && !out.job.waiting_for_key) {
-            this.o.claimer?.adopt({ ...out.job, lease_owner: p.job.lease.owner });
-            leased--;
-          } else if (!out.job.waiting_for_key) {
-            this.o.onCreated(out.job.run_at);
-          }
-          if (this.cache && p.job.dedupe_hash && p.job.dedupe_expires_at) {
-            this.cache.set(cacheKey(p.job.tenant_id, p.job.dedupe_hash), { job_id: out.job.id, expires_at: p.job.dedupe_expires_at });
-          }
-          this.o.events.emit({ type: 'job.created', job_id: out.job.id, tenant_id: out.job.tenant_id, status: out.job.status, run_at: out.job.run_at, trace_id: traceIdOf(out.job.traceparent) });
-          break;
-        case 'idempotent_replay':
-          this.o.events.emit({ type: 'job.idempotent_replay', job_id: out.job.id, tenant_id: out.job.tenant_id, trace_id: traceIdOf(out.job.traceparent) });
-          break;
-        case 'deduplicated':
-          this.o.events.emit({ type: 'job.deduplicated', job_id: out.job.id, tenant_id: out.job.tenant_id, source: 'store', trace_id: traceIdOf(out.job.traceparent) });
-          break;
-      }
-      p.resolve(out);
-    }
+    for (let i = 0; i < batch.length; i++) (batch[i] as Pending).resolve(outcomes[i] as CreateOutcome);
     // leases of inputs that created nothing (replays, duplicates) free their slots
     if (leased > 0) this.o.claimer?.unreserve(leased);
   }

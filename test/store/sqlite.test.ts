@@ -111,6 +111,27 @@ describe('SQLite driver', () => {
     await full.ping(); // answers before migrate, for /readyz on a fresh file
   });
 
+  it('reports a create committed before its fdatasync has ended, and answers it after (FULL)', async () => {
+    const store = openStore();
+    await store.migrate();
+    const before = store.walSyncs;
+    const reader = new Database(path, { readonly: true });
+    const seen: { syncs: number; rows: number }[] = [];
+    const job = newJob(1000);
+    try {
+      const [out] = await store.createJobs([job], 1000, () => {
+        // another connection sees the job already; the sync of this commit has not ended
+        const rows = (reader.prepare('SELECT count(*) AS n FROM jobs WHERE id = ?').get(job.id) as { n: number }).n;
+        seen.push({ syncs: store.walSyncs, rows });
+      });
+      assert.equal(out?.kind, 'created');
+    } finally {
+      reader.close();
+    }
+    assert.deepEqual(seen, [{ syncs: before, rows: 1 }], 'committed and visible, not yet synced');
+    assert.equal(store.walSyncs, before + 1, 'answered after the sync');
+  });
+
   it('answers a create only after an fdatasync of the WAL at FULL, and never syncs for engine writes', async () => {
     const store = openStore();
     await store.migrate();

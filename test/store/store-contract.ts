@@ -308,6 +308,20 @@ export function storeContract(name: string, makeStore: MakeStore): void {
 
     // ── createJobs ─────────────────────────────────────────────────────────────────────────────
     describe('createJobs', () => {
+      it('calls `committed` once, with the outcomes it resolves with, no later than it resolves', async () => {
+        const now = clock.now();
+        const calls: CreateOutcome[][] = [];
+        let resolved = false;
+        const created = store.createJobs([newJob(now), newJob(now, { run_at: now + HOUR })], now, (outcomes) => {
+          assert.equal(resolved, false, 'called before the promise resolved');
+          calls.push(outcomes);
+        });
+        const outcomes = await created.finally(() => (resolved = true));
+        assert.equal(calls.length, 1);
+        assert.deepEqual(calls[0], outcomes);
+        assert.deepEqual(outcomes.map((o) => expectJob(o, 'created').status), ['queued', 'scheduled']);
+      });
+
       it('writes a job already held when it carries a lease, so no claim takes it', async () => {
         const now = clock.now();
         const [out] = await store.createJobs([newJob(now, { lease: { owner: 'w1', expires_at: now + LEASE_MS } })], now);

@@ -97,8 +97,10 @@ export class PostgresStore implements Store {
     return this.closed;
   }
 
-  createJobs(jobs: NewJob[], now: number): Promise<CreateOutcome[]> {
-    return createJobs(this.pool, jobs, now, this.notify);
+  async createJobs(jobs: NewJob[], now: number, committed?: (outcomes: CreateOutcome[]) => void): Promise<CreateOutcome[]> {
+    const outcomes = await createJobs(this.pool, jobs, now, this.notify);
+    committed?.(outcomes); // a PostgreSQL commit is durable already
+    return outcomes;
   }
 
   getJob(id: string): Promise<Job | null> {

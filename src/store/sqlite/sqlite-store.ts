@@ -171,7 +171,13 @@ export class SqliteStore implements Store {
   private readonly createManyTx: (calls: { jobs: NewJob[]; now: number }[]) => CreateOutcome[][];
   private createCommitCount = 0;
   /** createJobs calls waiting for the running fdatasync to end, to be committed together (see createJobs). */
-  private deferredCreates: { jobs: NewJob[]; now: number; resolve: (o: CreateOutcome[]) => void; reject: (e: unknown) => void }[] = [];
+  private deferredCreates: {
+    jobs: NewJob[];
+    now: number;
+    resolve: (o: CreateOutcome[]) => void;
+    reject: (e: unknown) => void;
+    committed: ((o: CreateOutcome[]) => void) | undefined;
+  }[] = [];
   private readonly completeTx: (completions: AttemptCompletion[], now: number) => void;
   private readonly markRunningTx: (ids: string[], owner: string, now: number) => void;
   private readonly releaseTx: (ids: string[], owner: string, now: number, dueAt: number | null) => void;
@@ -405,16 +411,18 @@ export class SqliteStore implements Store {
    * writer: another connection's writes wait for the write lock, which this deferred commit, run
    * later than the call, would not hold (ENGINE_THREAD; see write-lock.ts).
    */
-  async createJobs(jobs: NewJob[], now: number): Promise<CreateOutcome[]> {
+  async createJobs(jobs: NewJob[], now: number, committed?: (outcomes: CreateOutcome[]) => void): Promise<CreateOutcome[]> {
     if (jobs.length === 0) return [];
     if (!this.walSync?.busy || this.checkpoints !== 'worker') {
       const outcomes = this.createTx(jobs, now);
       this.createCommitCount++;
+      // after this call has returned (and let go of the write lock it may run under), before the fsync
+      if (committed) queueMicrotask(() => committed(outcomes));
       return this.durable(outcomes);
     }
     const walSync = this.walSync;
     return new Promise<CreateOutcome[]>((resolve, reject) => {
-      if (this.deferredCreates.push({ jobs, now, resolve, reject }) > 1) return;
+      if (this.deferredCreates.push({ jobs, now, resolve, reject, committed }) > 1) return;
       let calls: typeof this.deferredCreates = [];
       let outcomes: CreateOutcome[][] = [];
       let failure: { error: unknown } | null = null;
@@ -424,6 +432,8 @@ export class SqliteStore implements Store {
         try {
           outcomes = this.createManyTx(calls);
           this.createCommitCount++;
+          const done = outcomes;
+          queueMicrotask(() => calls.forEach((c, i) => c.committed?.(done[i] as CreateOutcome[])));
         } catch (error) {
           failure = { error };
         }

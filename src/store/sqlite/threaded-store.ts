@@ -96,8 +96,11 @@ export class ThreadedSqliteStore implements Store {
     this.closed = true;
     await this.worker.terminate();
   }
-  createJobs(jobs: NewJob[], now: number): Promise<CreateOutcome[]> {
-    return this.call('createJobs', jobs, now);
+  async createJobs(jobs: NewJob[], now: number, committed?: (outcomes: CreateOutcome[]) => void): Promise<CreateOutcome[]> {
+    // the store thread answers once the commit is durable: this side cannot tell the two apart
+    const outcomes = await this.call<CreateOutcome[]>('createJobs', jobs, now);
+    committed?.(outcomes);
+    return outcomes;
   }
   getJob(id: string): Promise<Job | null> {
     return this.call('getJob', id);

@@ -163,13 +163,12 @@ export interface Store extends ScheduleStore {
    *   without the lease it asked for: `waiting_for_key` in the outcome says so) until the jobs
    *   before it have ended; the key's lock serializes creates and ends of one key across instances.
    * Inputs later in the batch see the ones before them (two requests with one key create one job).
-   */
-  /**
+   *
    * `committed`, when given, is called once with the same outcomes as soon as the transaction has
    * committed, which may be before it is durable (SQLite at FULL: before the WAL's fdatasync); a
    * store whose commit is durable calls it right before resolving. It lets the engine start jobs
-   * created held while the fsync runs: a crash before the fsync ends can lose such a job after its
-   * delivery began, but never one the caller was told is created (at-least-once, see DESIGN).
+   * created held while the fsync runs: a power cut before the fsync ends can lose such a job after
+   * its delivery began, but never one the caller was told is created (at-least-once, see DESIGN).
    */
   createJobs(jobs: NewJob[], now: number, committed?: (outcomes: CreateOutcome[]) => void): Promise<CreateOutcome[]>;
 
